@@ -1,0 +1,40 @@
+"""Inference backends: Ollama (the users' default) and the embedded llama.cpp engine."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..errors import BackendUnavailable
+from ..registry import Registry
+from .base import Backend, BackendInfo, Reply, Target, Timings
+
+__all__ = ["Backend", "BackendInfo", "Reply", "Target", "Timings", "get_backend"]
+
+
+def get_backend(name: str | None, registry: Registry, *, notify: Callable[[str], None] | None = None) -> Backend:
+    """The backend called ``name`` (``auto``, ``ollama``, ``embedded``; None reads LOCO_BACKEND).
+
+    ``auto`` uses Ollama when it answers and the embedded engine otherwise,
+    telling ``notify`` so the user knows which engine answered. ``ollama``
+    raises BackendUnavailable when nothing answers.
+    """
+    from ..settings import backend_name, ollama_host
+
+    choice = backend_name(name)
+    if choice in ("ollama", "auto"):
+        from .ollama import OllamaBackend
+
+        ollama = OllamaBackend(registry)
+        info = ollama.health()
+        if info.reachable:
+            return ollama
+        if choice == "ollama":
+            raise BackendUnavailable(
+                f"Ollama is not reachable at {ollama_host()}.",
+                hint="Start it with `ollama serve`, set OLLAMA_HOST, or use --backend embedded.",
+            )
+        if notify is not None:
+            notify(f"Ollama is not reachable at {ollama_host()}; using the embedded engine.")
+    from .embedded import EmbeddedBackend
+
+    return EmbeddedBackend(registry)

@@ -1,0 +1,4 @@
+"""CLI commands (filled in by its module)."""
+
+COMMANDS: list = []
+BENCH: list = []
