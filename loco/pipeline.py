@@ -27,7 +27,7 @@ from .voting import ANSWER_KINDS, Vote, vote
 
 STRATEGIES = ("best", "ensemble", "fallback")
 ENSEMBLE_SIZE = 3
-MIN_AGREEMENT = 0.5  # below this share of agreeing votes, fallback moves on
+MIN_AGREEMENT = 0.5  # fallback moves on unless more than this share of the votes agree
 VOTE_TEMPERATURE = 0.7  # sampling temperature when --votes > 1 and none is given
 
 
@@ -280,7 +280,7 @@ class Assistant:
                 if self.strategy != "fallback":
                     step.accepted = True
                     break
-                low_agreement = self.votes > 1 and v.agreement < self.min_agreement
+                low_agreement = self.votes > 1 and v.agreement <= self.min_agreement
                 abstained_first = i == 0 and routing is not None and routing.abstained
                 if not low_agreement and not abstained_first:
                     step.accepted = True
