@@ -44,7 +44,10 @@ router: $(STAMP)
 	$(LOCO) router train
 
 bench: $(STAMP)
-	$(BIN)/python -m loco.bench_all
+	$(LOCO) bench route
+	$(LOCO) bench swap
+	$(LOCO) bench ask
+	$(LOCO) bench eval
 
 clean:
 	rm -rf $(VENV) build *.egg-info

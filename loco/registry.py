@@ -338,10 +338,23 @@ def validate(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     return check_document(doc, path.parent)
 
 
+def _implied_base(doc: dict[str, Any]) -> dict[str, Any]:
+    """The base model of a registry without a ``base_model:`` block: the one its
+    adapters say they were trained on when they agree, else the embedded default."""
+    named = {
+        (a.get("training") or {}).get("base_model")
+        for a in (doc.get("adapters") or {}).values()
+        if isinstance(a, dict)
+    } - {None}
+    if len(named) == 1:
+        return {"name": str(named.pop())}
+    return DEFAULT_BASE
+
+
 def from_document(doc: dict[str, Any], path: Path) -> Registry:
     """Build a Registry from plain (already valid) data."""
     base_dir = path.parent
-    raw_base = doc.get("base_model") or DEFAULT_BASE
+    raw_base = doc.get("base_model") or _implied_base(doc)
     base = BaseModel(
         name=str(raw_base.get("name")),
         ollama_tag=raw_base.get("ollama_tag"),

@@ -174,4 +174,27 @@ def chat(strategy, votes, reread, router, system, temperature, max_tokens, seed,
 
 
 COMMANDS = [ask, chat]
-BENCH: list = []
+
+
+@click.command("ask")
+@registry_option
+@click.option("--rounds", type=click.IntRange(1, 20), default=2, show_default=True, help="Passes over the fixed questions.")
+@json_option
+def bench_ask(registry_path, rounds, as_json):
+    """Pipeline overhead, latency and peak memory of `loco ask` (embedded engine).
+
+    overhead_share = (wall time - time inside the backend) / wall time over
+    routed questions with 32-token greedy answers; latency_ms = a fresh
+    `loco ask` process end to end (median of 3); peak_rss_mb = its peak RSS.
+    """
+    from ..bench import format_figures
+    from ..bench.ask import run
+
+    data, figures = run(registry_path, rounds=rounds)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(format_figures("loco bench ask (embedded engine, 32-token greedy answers)", figures))
+
+
+BENCH = [bench_ask]

@@ -1,0 +1,80 @@
+"""``loco ask`` end to end: real inference on the embedded engine, JSON shape, exit codes."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from loco.cli import main
+
+KEYS = {"answer", "domain", "adapter", "model", "confidence", "uncertain", "backend", "strategy", "votes", "timings", "tokens"}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def env(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    return {}
+
+
+def ask(*args, input=None):
+    return CliRunner().invoke(main, ["ask", *args], input=input)
+
+
+def test_routed_math_question_json(env):
+    r = ask("--json", "--backend", "embedded", "--max-tokens", "16", "--temperature", "0",
+            "A shop sells pens at 3 dollars each. How much do 4 pens cost?")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert set(data) >= KEYS
+    assert data["backend"] == "embedded" and data["strategy"] == "best"
+    assert data["domain"] == "math" and data["adapter"] == "math-tutor"
+    assert 0 < data["confidence"] <= 1
+    assert data["answer"].strip()
+    assert 0 < data["tokens"]["output"] <= 16
+    t = data["timings"]
+    assert set(t) >= {"route_ms", "load_ms", "prompt_ms", "generate_ms", "total_ms"}
+    assert t["total_ms"] >= t["generate_ms"] > 0
+
+
+def test_human_output_and_stdin(env):
+    r = ask("-", "--backend", "embedded", "--max-tokens", "8", "--no-route", input="Say hello.\n")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip()
+    assert "base model" in r.stderr and "embedded" in r.stderr
+
+
+def test_votes_report_counts(env):
+    r = ask("--json", "--backend", "embedded", "--max-tokens", "12", "--votes", "3", "--domain", "math", "What is 2 plus 3?")
+    assert r.exit_code == 0, r.output
+    votes = json.loads(r.stdout)["votes"]
+    assert votes["total"] == 3 and 1 <= votes["count"] <= 3
+
+
+def test_auto_falls_back_to_embedded_and_says_so(env):
+    r = ask("--backend", "auto", "--max-tokens", "4", "--no-route", "Hi")
+    assert r.exit_code == 0, r.output
+    assert "Ollama is not reachable" in r.stderr and "using the embedded engine" in r.stderr
+
+
+def test_ollama_unreachable_exit_1(env):
+    r = ask("--backend", "ollama", "Hi")
+    assert r.exit_code == 1
+    assert "Ollama is not reachable at http://127.0.0.1:" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_bad_input_exit_2(env):
+    assert ask("--backend", "embedded", "--adapter", "nope", "Hi").exit_code == 2
+    assert ask("--backend", "embedded", "--adapter", "math-tutor:x", "Hi").exit_code == 2
+    r = ask("--backend", "embedded", "--domain", "math", "--no-route", "Hi")
+    assert r.exit_code == 2 and "only one of" in r.stderr
