@@ -26,6 +26,8 @@ def repo() -> Path:
 
 
 @pytest.fixture(scope="session")
-def vcr_config():
-    # Never let a cassette test reach anything but what was recorded.
-    return {"record_mode": "none", "filter_headers": ["authorization"], "decode_compressed_response": True}
+def vcr_config(pytestconfig):
+    # Never let a cassette test reach anything but what was recorded, unless
+    # --record-mode on the command line asks to record (make test-live).
+    mode = pytestconfig.getoption("--record-mode", default=None) or "none"
+    return {"record_mode": mode, "filter_headers": ["authorization"], "decode_compressed_response": True}
