@@ -94,7 +94,7 @@ def render(adapter: Adapter, registry: Registry, out_dir: str | os.PathLike) -> 
     lines = [
         f"# loco adapter {adapter.name} ({adapter.type}, domain {adapter.domain}).",
         f"# Generated from {os.path.basename(registry.path)} by `loco register`; edit the registry, not this file.",
-        f"# By hand: ollama create {adapter.tag} -f {adapter.name}.Modelfile",
+        f"# By hand: ollama create {adapter.tag} -f {out_dir.name}/{adapter.name}.Modelfile",
     ]
     for cmd, arg in commands(adapter, registry, out_dir):
         if cmd == "PARAMETER":
