@@ -1,0 +1,208 @@
+"""The generation cache: every answer a backend gave, keyed by what determines it.
+
+The key is the sha256 of the model's *digest* (the exact weights, not the
+tag), what else defines the model (its handle, and the adapter's system
+prompt, template and parameters: two prompt adapters share weights), the
+full chat messages and the generation options. Entries live in an
+SQLite database under ``LOCO_HOME/cache/`` (WAL mode, one connection per
+thread, one statement per write), so parallel workers and parallel ``loco``
+processes can write at once, and every finished generation is on disk the
+moment it returns: an interrupted run resumes without redoing any of them.
+
+:class:`CachingBackend` wraps any backend with the cache, so the pipeline
+(``loco eval --system``) is cached at the same granularity as plain evals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..backends.base import Backend, BackendInfo, Message, Reply, Target, Timings
+from ..settings import loco_home
+
+SCHEMA_VERSION = 1
+
+
+def target_fingerprint(target: Target) -> str:
+    """What, besides the weights, decides a target's answers: each part's system
+    prompt, template, parameters, files and scale (sha256 hex, short)."""
+    parts = [
+        {
+            "name": a.name,
+            "type": a.type,
+            "scale": float(scale),
+            "system": a.system,
+            "template": a.template,
+            "parameters": a.parameters,
+            "sha256": a.sha256,
+            "gguf": str(a.gguf_path) if a.gguf_path else None,
+            "ollama_tag": a.ollama_tag,
+        }
+        for a, scale in target.parts
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:24]
+
+
+def cache_key(digest: str, messages: Sequence[Message], options: dict[str, Any] | None, extra: dict[str, Any] | None = None) -> str:
+    """The cache key of one generation (sha256 hex)."""
+    payload = {
+        "v": SCHEMA_VERSION,
+        "digest": digest,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "options": options or {},
+        "extra": extra or {},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def default_path() -> Path:
+    return loco_home() / "cache" / "generations.sqlite3"
+
+
+class GenerationCache:
+    """Replies stored by :func:`cache_key`; safe for concurrent threads and processes."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().execute(
+            "CREATE TABLE IF NOT EXISTS generations ("
+            " key TEXT PRIMARY KEY, text TEXT NOT NULL, model TEXT, backend TEXT,"
+            " digest TEXT, done_reason TEXT, timings TEXT, created REAL)"
+        )
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def get(self, key: str) -> Reply | None:
+        """The stored reply, or None."""
+        row = self._conn().execute(
+            "SELECT text, model, backend, digest, done_reason, timings FROM generations WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        text, model, backend, digest, done_reason, timings = row
+        try:
+            t = Timings(**json.loads(timings or "{}"))
+        except (TypeError, ValueError):
+            t = Timings()
+        return Reply(text=text, model=model or "", backend=backend or "", timings=t, done_reason=done_reason, digest=digest)
+
+    def put(self, key: str, reply: Reply) -> None:
+        """Store ``reply`` under ``key`` (one atomic statement)."""
+        self._conn().execute(
+            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, reply.text, reply.model, reply.backend, reply.digest, reply.done_reason, json.dumps(reply.timings.to_dict()), time.time()),
+        )
+
+    def __len__(self) -> int:
+        return int(self._conn().execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class NullCache:
+    """No cache (``--no-cache``): nothing is read or written."""
+
+    path = None
+
+    def get(self, key: str) -> Reply | None:
+        return None
+
+    def put(self, key: str, reply: Reply) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class CachingBackend:
+    """A backend that answers from the cache when it can.
+
+    Keeps count of hits and misses and of the seconds spent inside the wrapped
+    backend's ``chat`` (all threads together).
+    """
+
+    def __init__(self, backend: Backend, cache: GenerationCache | NullCache):
+        self.inner = backend
+        self.cache = cache
+        self.name = backend.name
+        self._digests: dict[str, str] = {}
+        self._fingerprints: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.backend_seconds = 0.0
+        self._tl = threading.local()
+
+    def thread_counts(self) -> tuple[int, int]:
+        """``(hits, misses)`` of the calling thread so far."""
+        return getattr(self._tl, "hits", 0), getattr(self._tl, "misses", 0)
+
+    def ensure(self, target: Target) -> str:
+        handle = self.inner.ensure(target)
+        with self._lock:
+            self._fingerprints[handle] = target_fingerprint(target)
+        return handle
+
+    def digest(self, model: str) -> str:
+        with self._lock:
+            known = self._digests.get(model)
+        if known is None:
+            known = self.inner.digest(model) or f"handle:{model}"
+            with self._lock:
+                self._digests[model] = known
+        return known
+
+    def chat_ex(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> tuple[Reply, bool, float]:
+        """``(reply, from_cache, seconds_in_backend)``."""
+        with self._lock:
+            fingerprint = self._fingerprints.get(model)
+        key = cache_key(self.digest(model), messages, options, {"handle": model, "target": fingerprint})
+        hit = self.cache.get(key)
+        if hit is not None:
+            with self._lock:
+                self.hits += 1
+            self._tl.hits = getattr(self._tl, "hits", 0) + 1
+            return hit, True, 0.0
+        start = time.perf_counter()
+        reply = self.inner.chat(model, messages, options=options)
+        seconds = time.perf_counter() - start
+        self.cache.put(key, reply)
+        with self._lock:
+            self.misses += 1
+            self.backend_seconds += seconds
+        self._tl.misses = getattr(self._tl, "misses", 0) + 1
+        return reply, False, seconds
+
+    def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
+        return self.chat_ex(model, messages, options=options)[0]
+
+    def models(self) -> list[str]:
+        return self.inner.models()
+
+    def health(self) -> BackendInfo:
+        return self.inner.health()
+
+    def __getattr__(self, name: str) -> Any:  # anything else the wrapped backend offers
+        return getattr(self.inner, name)

@@ -1,0 +1,401 @@
+"""Scorers: how one model output is scored against a benchmark item.
+
+Each item names its scorer in ``evaluation_type``. The built-in ones:
+
+* ``exact_match`` — GSM8K-style answer extraction (strict ``#### N``, then
+  the last number; commas, ``$`` and trailing dots normalised; numbers
+  compared by value) or an ``extract_pattern`` regex; binary.
+* ``code_execution`` — the code in the output runs against the item's tests
+  in :mod:`loco.sandbox` (a separate, contained process); binary.
+* ``rouge`` — ROUGE F1 (``metric``: rougeL by default) with the
+  ``rouge-score`` package, locally; graded.
+* ``llm_judge`` — a judge model scores the output against the item's rubric
+  with a fixed prompt; the number parsed from its reply (1-10) is divided by
+  10; an unparseable reply scores None (excluded from means, counted).
+
+Scorers are pluggable: :func:`register` adds one under its name, and
+packages can publish ``loco.scorers`` entry points (a class or factory
+returning a :class:`Scorer`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable, Sequence
+
+from ..backends.base import Message, strip_think
+from ..errors import DataError
+from .datasets import Item
+
+ENTRY_POINT_GROUP = "loco.scorers"
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The score of one output: in [0, 1], or None when it cannot be scored."""
+
+    score: float | None
+    detail: str = ""
+    extracted: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScoringContext:
+    """What scorers may need besides the item and the output.
+
+    ``judge`` sends chat messages to the judge model and returns its reply
+    text (the runner caches it like any generation); ``judge_label`` names
+    that model in the results.
+    """
+
+    allow_network: bool = False
+    timeout_s: float = 5.0
+    memory_mb: int = 512
+    judge: Callable[[list[Message]], str] | None = None
+    judge_label: str | None = None
+
+
+class Scorer:
+    """Base class: ``score`` one output; ``aggregate`` several samples of one item."""
+
+    name = ""
+    binary = False
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def aggregate(self, item: Item, results: Sequence[ScoreResult]) -> ScoreResult:
+        """Several samples of one item: the mean of the scorable ones (default)."""
+        values = [r.score for r in results if r.score is not None]
+        if not values:
+            return ScoreResult(None, "no sample could be scored", meta={"samples": len(results)})
+        return ScoreResult(sum(values) / len(values), f"mean of {len(values)} samples", meta={"samples": len(results)})
+
+
+_SCORERS: dict[str, Scorer] = {}
+_lock = threading.Lock()
+
+
+def register(scorer: Scorer) -> Scorer:
+    """Add (or replace) a scorer under ``scorer.name``."""
+    if not scorer.name:
+        raise ValueError("a scorer needs a name")
+    with _lock:
+        _SCORERS[scorer.name] = scorer
+    return scorer
+
+
+def get_scorer(name: str) -> Scorer:
+    """The scorer for an ``evaluation_type``: built-in, registered, or an entry point."""
+    with _lock:
+        if name in _SCORERS:
+            return _SCORERS[name]
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            obj = ep.load()
+            scorer = obj() if isinstance(obj, type) or callable(obj) and not isinstance(obj, Scorer) else obj
+            if not isinstance(scorer, Scorer) and not hasattr(scorer, "score"):
+                raise DataError(f"The {ENTRY_POINT_GROUP} entry point {name!r} is not a scorer.")
+            scorer.name = name
+            return register(scorer)
+    known = ", ".join(sorted(_SCORERS))
+    raise DataError(f"No scorer for evaluation_type {name!r}.", hint=f"Known scorers: {known}.")
+
+
+def scorer_names() -> list[str]:
+    return sorted(_SCORERS)
+
+
+# --------------------------------------------------------------------------- exact match
+
+_STRICT = re.compile(r"####\s*\$?\s*(-?[\d,]*\.?\d+)")
+_ANY_NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def normalise_number(text: str) -> str:
+    """``'$1,234.'`` -> ``'1234'``: drop commas, ``$``, spaces and trailing dots;
+    ``'12.50'`` -> ``'12.5'``, ``'3.0'`` -> ``'3'`` (numbers compare by value).
+    Text that is not a number comes back stripped."""
+    s = text.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
+    try:
+        value = Decimal(s)
+    except InvalidOperation:
+        return text.strip()
+    if not value.is_finite():
+        return text.strip()
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _canon(text: str) -> str:
+    n = normalise_number(text)
+    if _looks_numeric(n):
+        return n
+    return re.sub(r"\s+", " ", text.strip().strip(".").lower())
+
+
+def extract_answer(text: str, *, pattern: str | None = None, mode: str = "any") -> str | None:
+    """The answer in a model output.
+
+    With ``pattern``: its last match (group 1 if it has one). Otherwise
+    ``strict`` takes the last ``#### N``, ``flexible`` the last number, and
+    ``any`` (the default) strict first, then flexible.
+    """
+    text = strip_think(text)
+    if pattern:
+        matches = list(re.finditer(pattern, text, re.MULTILINE))
+        if not matches:
+            return None
+        m = matches[-1]
+        return (m.group(1) if m.groups() else m.group(0)).strip()
+    if mode in ("strict", "any"):
+        found = _STRICT.findall(text)
+        if found:
+            return normalise_number(found[-1])
+        if mode == "strict":
+            return None
+    found = _ANY_NUMBER.findall(text)
+    return normalise_number(found[-1]) if found else None
+
+
+class ExactMatch(Scorer):
+    name = "exact_match"
+    binary = True
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        cfg = item.evaluation_config or {}
+        expected = item.expected_output
+        pattern, mode = cfg.get("extract_pattern"), cfg.get("mode", "any")
+        numeric = _looks_numeric(expected) if cfg.get("numeric") is None else bool(cfg["numeric"])
+        if numeric or pattern:
+            got = extract_answer(output, pattern=pattern, mode=mode)
+        else:
+            lines = [ln for ln in strip_think(output).strip().splitlines() if ln.strip()]
+            got = lines[-1].strip() if lines else None
+        if got is None:
+            return ScoreResult(0.0, "no answer found", None)
+        ok = _canon(got) == _canon(expected)
+        return ScoreResult(1.0 if ok else 0.0, "correct" if ok else f"expected {expected!r}", got)
+
+    def aggregate(self, item: Item, results: Sequence[ScoreResult]) -> ScoreResult:
+        """Majority vote over the extracted answers (first seen wins a tie)."""
+        answers = [_canon(r.extracted) for r in results if r.extracted is not None]
+        if not answers:
+            return ScoreResult(0.0, "no answer found in any sample", None, {"samples": len(results)})
+        counts = Counter(answers)
+        top = max(counts.values())
+        winner = next(a for a in answers if counts[a] == top)
+        ok = winner == _canon(item.expected_output)
+        return ScoreResult(
+            1.0 if ok else 0.0,
+            f"majority {winner!r} ({top}/{len(results)})",
+            winner,
+            {"samples": len(results), "votes": dict(counts)},
+        )
+
+
+def _looks_numeric(text: str) -> bool:
+    s = text.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
+    try:
+        return Decimal(s).is_finite()
+    except InvalidOperation:
+        return False
+
+
+# --------------------------------------------------------------------------- code
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
+_CODE_START = re.compile(r"^(def |class |import |from |@|async def )", re.MULTILINE)
+
+
+def extract_code(text: str, entry_point: str | None = None) -> str:
+    """The Python code in a model output.
+
+    Fenced blocks first (an unclosed last fence counts, for cut-off outputs):
+    the one defining ``entry_point``, else the first Python-looking one.
+    Without fences, the text from the first ``def``/``import``/``class`` line.
+    """
+    text = _THINK_BLOCK.sub("", text)  # not strip_think: leading indentation matters here
+    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    if blocks:
+        pythonish = [b for lang, b in blocks if lang in ("", "python", "py", "python3")] or [b for _, b in blocks]
+        if entry_point:
+            for body in pythonish:
+                if re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", body):
+                    return body.strip("\n") + "\n"
+        return pythonish[0].strip("\n") + "\n"
+    m = _CODE_START.search(text)
+    return (text[m.start():] if m else text).strip("\n") + "\n"
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
+
+
+class CodeExecution(Scorer):
+    name = "code_execution"
+    binary = True
+
+    def program(self, item: Item, output: str) -> str:
+        """The code that will run: extracted, with the HumanEval prompt when needed."""
+        cfg = item.evaluation_config or {}
+        entry = cfg.get("entry_point")
+        code = extract_code(output, entry)
+        prefix = cfg.get("prompt_prefix")
+        if prefix:
+            if entry and not _defines(code, entry):
+                code = prefix + code  # a completion of the prompt's function body
+            else:
+                imports = [ln for ln in prefix.splitlines() if ln.startswith(("import ", "from "))]
+                code = ("\n".join(imports) + "\n\n" if imports else "") + code
+        return code
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        from ..sandbox import run_python
+
+        cfg = item.evaluation_config or {}
+        tests = list(cfg.get("tests") or [])
+        if cfg.get("setup"):
+            tests.insert(0, str(cfg["setup"]))
+        code = self.program(item, output)
+        result = run_python(
+            code,
+            tests,
+            timeout_s=float(cfg.get("timeout_s") or ctx.timeout_s),
+            memory_mb=ctx.memory_mb,
+            allow_network=ctx.allow_network,
+        )
+        meta = {"status": result.status, "duration_ms": result.duration_ms}
+        if result.status == "refused":
+            return ScoreResult(None, result.detail, code, meta)
+        return ScoreResult(1.0 if result.passed else 0.0, f"{result.status}: {result.detail}"[:600], code, meta)
+
+    def aggregate(self, item: Item, results: Sequence[ScoreResult]) -> ScoreResult:
+        """Samples of one problem: the share that passed (the unbiased pass@1), with n and c."""
+        scored = [r for r in results if r.score is not None]
+        if not scored:
+            return ScoreResult(None, "no sample could be run", meta={"samples": len(results)})
+        c = sum(1 for r in scored if r.score == 1.0)
+        return ScoreResult(c / len(scored), f"{c}/{len(scored)} samples passed", meta={"samples": len(scored), "passed": c})
+
+
+# --------------------------------------------------------------------------- rouge
+
+ROUGE_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+
+
+@functools.lru_cache(maxsize=8)
+def _rouge(metric: str):
+    try:
+        from rouge_score import rouge_scorer
+    except ImportError:
+        raise DataError(
+            "The rouge-score package is not installed, so rouge items cannot be scored.",
+            hint="Install it with `pip install rouge-score` (the [eval] extra).",
+        ) from None
+    return rouge_scorer.RougeScorer([metric], use_stemmer=True)
+
+
+def rouge_f1(reference: str, prediction: str, metric: str = "rougeL") -> float:
+    """ROUGE F1 of ``prediction`` against ``reference`` (stemmed, computed locally)."""
+    if metric not in ROUGE_METRICS:
+        raise DataError(f"Unknown ROUGE metric {metric!r}.", hint=f"Choose one of: {', '.join(ROUGE_METRICS)}.")
+    if metric == "rougeLsum":  # sentence-split on newlines, as rouge-score expects
+        reference = "\n".join(s for s in re.split(r"(?<=[.!?])\s+", reference.strip()) if s)
+        prediction = "\n".join(s for s in re.split(r"(?<=[.!?])\s+", prediction.strip()) if s)
+    return float(_rouge(metric).score(reference, prediction)[metric].fmeasure)
+
+
+class Rouge(Scorer):
+    name = "rouge"
+    binary = False
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        metric = (item.evaluation_config or {}).get("metric", "rougeL")
+        text = strip_think(output).strip()
+        value = rouge_f1(item.expected_output, text, metric)
+        return ScoreResult(value, f"{metric} F1 {value:.3f}", None, {"metric": metric})
+
+
+# --------------------------------------------------------------------------- llm judge
+
+JUDGE_SYSTEM = "You are a strict, fair grader. You reply with a single number."
+JUDGE_TEMPLATE = """Grade the response to the task below.
+
+Task:
+{task}
+
+A reference answer (one good response, for comparison):
+{reference}
+
+Response to grade:
+{response}
+
+Rubric: {rubric}
+
+Reply with only the score: one whole number from 1 to 10."""
+JUDGE_PROMPT_ID = hashlib.sha256((JUDGE_SYSTEM + "\n" + JUDGE_TEMPLATE).encode()).hexdigest()[:12]
+
+_JUDGE_PATTERNS = (
+    re.compile(r"(?i)\bscore\b\s*(?:is|of|=|:)?\s*\**\s*(\d+(?:\.\d+)?)"),
+    re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|out of)\s*10\b"),
+    re.compile(r"^\s*\**\s*(\d+(?:\.\d+)?)\b"),
+    re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])"),
+)
+
+
+def judge_messages(item: Item, output: str) -> list[Message]:
+    """The fixed judge prompt for one output."""
+    rubric = (item.evaluation_config or {}).get("rubric", "Score 1-10.")
+    prompt = JUDGE_TEMPLATE.format(
+        task=item.prompt,
+        reference=item.expected_output.strip() or "(none)",
+        response=strip_think(output).strip() or "(empty)",
+        rubric=rubric.strip(),
+    )
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": prompt}]
+
+
+def parse_judge_score(reply: str) -> float | None:
+    """The 1-10 score in a judge's reply, or None when there is none in range."""
+    text = strip_think(reply)
+    for pattern in _JUDGE_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            value = float(m.group(1))
+            return value if 1.0 <= value <= 10.0 else None
+    return None
+
+
+class LlmJudge(Scorer):
+    name = "llm_judge"
+    binary = False
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        if ctx.judge is None:
+            raise DataError(f"Item {item.id!r} needs a judge model, and none was given.")
+        messages = judge_messages(item, output)
+        reply = ctx.judge(messages)
+        value = parse_judge_score(reply)
+        meta = {"judge": ctx.judge_label, "judge_prompt": JUDGE_PROMPT_ID, "judge_reply": reply[:200], "raw": value}
+        if value is None:
+            return ScoreResult(None, "the judge's reply has no score from 1 to 10", None, meta)
+        return ScoreResult(value / 10.0, f"judge gave {value:g}/10", f"{value:g}", meta)
+
+
+for _scorer in (ExactMatch(), CodeExecution(), Rouge(), LlmJudge()):
+    register(_scorer)

@@ -1,0 +1,136 @@
+"""Benchmarks: the shipped files, validation, importers, contamination."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from loco import registry
+from loco.errors import DataError
+from loco.evals import datasets
+from loco.evals.datasets import find_contamination, load_benchmark
+
+from eval_support import math_items, write_jsonl
+
+SHIPPED = {
+    "math": ("evals/math/arithmetic-word-problems.jsonl", "exact_match"),
+    "code": ("evals/code/python-functions.jsonl", "code_execution"),
+    "writing": ("evals/writing/short-writing-tasks.jsonl", "llm_judge"),
+    "summarisation": ("evals/summarisation/passages.jsonl", "rouge"),
+}
+
+
+@pytest.mark.parametrize("domain", sorted(SHIPPED))
+def test_shipped_benchmarks_are_valid_and_large_enough(repo, domain):
+    rel, kind = SHIPPED[domain]
+    if not (repo / rel).exists():
+        pytest.skip(f"{rel} is not in this checkout")
+    bench = load_benchmark(repo / rel)
+    assert len(bench) >= 50
+    assert bench.evaluation_types == {kind}
+    assert len(bench.sha256) == 64
+    assert len({i.id for i in bench.items}) == len(bench)
+
+
+def test_shipped_registry_benchmarks_resolve(repo):
+    reg = registry.load(repo / "registry.yaml")
+    for domain in ("math", "code"):
+        bench = datasets.domain_benchmark(reg, domain, limit=5)
+        assert len(bench) == 5 and bench.domain == domain
+    ood = datasets.ood_benchmark(reg, "math")
+    assert ood is not None and ood.domain == "code"
+
+
+def test_invalid_lines_are_listed_with_line_numbers(tmp_path):
+    rows = math_items(3)
+    rows[1] = {"id": "bad", "instruction": "", "expected_output": "1", "evaluation_type": "exact_match"}
+    path = write_jsonl(tmp_path / "b.jsonl", rows)
+    path.write_text(path.read_text() + json.dumps(math_items(1)[0]) + "\n")  # a duplicate id
+    with pytest.raises(DataError) as exc:
+        load_benchmark(path)
+    problems = exc.value.problems
+    assert any(p.startswith("line 2: instruction") for p in problems)
+    assert any("line 4: duplicate id" in p for p in problems)
+
+
+def test_code_items_need_tests(tmp_path):
+    row = {"id": "c", "instruction": "Write f.", "expected_output": "", "evaluation_type": "code_execution", "evaluation_config": {"entry_point": "f"}}
+    with pytest.raises(DataError):
+        load_benchmark(write_jsonl(tmp_path / "c.jsonl", [row]))
+
+
+def test_not_json_and_missing_file(tmp_path):
+    bad = tmp_path / "x.jsonl"
+    bad.write_text("{not json}\n")
+    with pytest.raises(DataError, match="line 1"):
+        load_benchmark(bad)
+    with pytest.raises(DataError, match="does not exist"):
+        load_benchmark(tmp_path / "missing.jsonl")
+
+
+def test_gsm8k_lines(tmp_path):
+    rows = [
+        {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = <<3+4=7>>7\n#### 7"},
+        {"question": "A car costs $1,200 more than 800. Price?", "answer": "...\n#### 2,000"},
+    ]
+    bench = load_benchmark(write_jsonl(tmp_path / "gsm.jsonl", rows))
+    assert bench.format == "gsm8k"
+    assert [i.expected_output for i in bench.items] == ["7", "2000"]
+    assert bench.items[0].evaluation_type == "exact_match" and bench.items[0].id == "gsm8k-0001"
+
+
+def test_mbpp_lines(tmp_path):
+    rows = [{"task_id": 11, "text": "Write a function to add two numbers.", "code": "def add(a, b):\n    return a + b", "test_list": ["assert add(1, 2) == 3", "assert add(0, 0) == 0"], "test_setup_code": ""}]
+    bench = load_benchmark(write_jsonl(tmp_path / "mbpp.jsonl", rows))
+    item = bench.items[0]
+    assert bench.format == "mbpp" and item.id == "mbpp-11"
+    assert item.evaluation_config["entry_point"] == "add"
+    assert "assert add(1, 2) == 3" in item.instruction
+
+
+def test_humaneval_from_the_package():
+    bench = load_benchmark("humaneval")
+    assert len(bench) == 164 and bench.format == "humaneval"
+    first = bench.items[0]
+    assert first.evaluation_type == "code_execution"
+    assert first.evaluation_config["tests"][-1] == f"check({first.evaluation_config['entry_point']})"
+    assert first.input.startswith(first.evaluation_config["prompt_prefix"][:20])
+
+
+def test_write_and_reload_roundtrip(tmp_path):
+    bench = load_benchmark(write_jsonl(tmp_path / "gsm.jsonl", [{"question": "What is 2 + 2, in total?", "answer": "#### 4"}]))
+    out = tmp_path / "converted.jsonl"
+    assert datasets.write_jsonl(bench.items, out) == 1
+    again = load_benchmark(out)
+    assert again.format == "loco" and again.items == bench.items
+
+
+def test_contamination_finds_items_in_training_data(tmp_path):
+    items = load_benchmark(write_jsonl(tmp_path / "b.jsonl", [
+        {"id": "a", "instruction": "A farmer has twelve hens and each lays five eggs a week. How many eggs?", "expected_output": "60", "evaluation_type": "exact_match"},
+        {"id": "b", "instruction": "A shop sells nine pens a day for thirty days. How many pens in total?", "expected_output": "270", "evaluation_type": "exact_match"},
+    ])).items
+    training = write_jsonl(tmp_path / "train.jsonl", [
+        {"messages": [{"role": "user", "content": "a FARMER has twelve hens, and each lays five eggs a week... How many eggs?"}, {"role": "assistant", "content": "60"}]},
+        {"instruction": "Something else entirely that is long enough to matter here.", "output": "x"},
+    ])
+    hits = find_contamination(items, training)
+    assert [h["id"] for h in hits] == ["a"]
+    plain = tmp_path / "train.txt"
+    plain.write_text("intro\nA shop sells nine pens a day for thirty days. How many pens in total?\n")
+    assert [h["id"] for h in find_contamination(items, plain)] == ["b"]
+
+
+@pytest.mark.skipif(__import__("loco.sandbox").sandbox.network_isolation() is None, reason="no network namespace here")
+def test_reference_solutions_pass_their_own_tests(repo):
+    from loco.evals.scorers import ScoringContext, get_scorer
+
+    scorer = get_scorer("code_execution")
+    ctx = ScoringContext()
+    humaneval = load_benchmark("humaneval").limited(6).items
+    ours = load_benchmark(repo / "evals/code/python-functions.jsonl").limited(6).items
+    for item in humaneval + ours:
+        fenced = f"```python\n{item.expected_output}\n```"
+        res = scorer.score(item, fenced, ctx)
+        assert res.score == 1.0, (item.id, res.detail)
