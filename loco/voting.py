@@ -19,64 +19,12 @@ import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Sequence
+
+from .answers import extract_code, extract_number
 
 #: Which kind of answer each well-known domain gives; others are free text.
 ANSWER_KINDS = {"math": "number", "code": "code"}
-
-_NUM = r"[-+]?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?"
-_STRICT = re.compile(r"####\s*(" + _NUM + ")")
-_ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*(" + _NUM + ")", re.IGNORECASE)
-_ANY = re.compile(_NUM)
-
-
-def normalise_number(raw: str) -> str | None:
-    """Canonical text of a number: ``"$1,234.50"`` -> ``"1234.5"``, ``"6/4"`` -> ``"1.5"``."""
-    s = raw.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
-    if not s:
-        return None
-    try:
-        if "/" in s:
-            num, den = s.split("/", 1)
-            value = Fraction(int(num), int(den))
-        else:
-            value = Fraction(s)
-    except (ValueError, ZeroDivisionError):
-        return None
-    if value.denominator == 1:
-        return str(value.numerator)
-    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
-    return text
-
-
-def extract_number(text: str, *, pattern: str | None = None, strict: bool = False) -> str | None:
-    """The final numeric answer of ``text``, normalised, or None.
-
-    Order: ``pattern`` (a regex whose first group is the answer) if given;
-    ``#### N``; unless ``strict``: "the answer is N", then the last number.
-    """
-    if pattern:
-        m = re.search(pattern, text)
-        return normalise_number(m.group(1)) if m else None
-    for regex in (_STRICT,) if strict else (_STRICT, _ANSWER_IS):
-        found = regex.findall(text)
-        if found:
-            return normalise_number(found[-1])
-    if strict:
-        return None
-    found = _ANY.findall(text)
-    return normalise_number(found[-1]) if found else None
-
-
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL | re.IGNORECASE)
-
-
-def extract_code(text: str) -> str:
-    """The code of an answer: its fenced code blocks joined, else the whole text."""
-    blocks = [b for b in _FENCE.findall(text) if b.strip()]
-    return "\n".join(blocks).strip() + "\n" if blocks else text.strip() + "\n"
-
 
 def normalise_code(code: str) -> str:
     """Code without comments, blank lines and trailing spaces, for comparing candidates."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loco import prompts, voting
+from loco import answers, prompts, voting
 
 
 @pytest.mark.parametrize(
@@ -29,15 +29,16 @@ def test_extract_number(text, expected):
 
 
 def test_extract_number_strict_and_pattern():
-    assert voting.extract_number("the answer is 4", strict=True) is None
-    assert voting.extract_number("#### 4", strict=True) == "4"
+    assert voting.extract_number("the answer is 4", mode="strict") is None
+    assert voting.extract_number("#### 4", mode="strict") == "4"
+    assert voting.extract_number("#### 4 then 9", mode="flexible") == "9"
     assert voting.extract_number("Result=[12] or 13", pattern=r"\[(\d+)\]") == "12"
 
 
 def test_normalise_number():
-    assert voting.normalise_number("$1,000.") == "1000"
-    assert voting.normalise_number("1/0") is None
-    assert voting.normalise_number("0.1000") == "0.1"
+    assert answers.normalise_number("$1,000.") == "1000"
+    assert answers.normalise_number("1/0") is None
+    assert answers.normalise_number("0.1000") == "0.1"
 
 
 def test_re2_prompt_form():

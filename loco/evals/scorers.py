@@ -26,9 +26,9 @@ import re
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Sequence
 
+from ..answers import extract_code, extract_number, normalise_number
 from ..backends.base import Message, strip_think
 from ..errors import DataError
 from .datasets import Item
@@ -120,55 +120,16 @@ def scorer_names() -> list[str]:
 
 # --------------------------------------------------------------------------- exact match
 
-_STRICT = re.compile(r"####\s*\$?\s*(-?[\d,]*\.?\d+)")
-_ANY_NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?|-?\.\d+")
-
-
-def normalise_number(text: str) -> str:
-    """``'$1,234.'`` -> ``'1234'``: drop commas, ``$``, spaces and trailing dots;
-    ``'12.50'`` -> ``'12.5'``, ``'3.0'`` -> ``'3'`` (numbers compare by value).
-    Text that is not a number comes back stripped."""
-    s = text.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
-    try:
-        value = Decimal(s)
-    except InvalidOperation:
-        return text.strip()
-    if not value.is_finite():
-        return text.strip()
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
-
-
 def _canon(text: str) -> str:
     n = normalise_number(text)
-    if _looks_numeric(n):
+    if n is not None:
         return n
     return re.sub(r"\s+", " ", text.strip().strip(".").lower())
 
 
 def extract_answer(text: str, *, pattern: str | None = None, mode: str = "any") -> str | None:
-    """The answer in a model output.
-
-    With ``pattern``: its last match (group 1 if it has one). Otherwise
-    ``strict`` takes the last ``#### N``, ``flexible`` the last number, and
-    ``any`` (the default) strict first, then flexible.
-    """
-    text = strip_think(text)
-    if pattern:
-        matches = list(re.finditer(pattern, text, re.MULTILINE))
-        if not matches:
-            return None
-        m = matches[-1]
-        return (m.group(1) if m.groups() else m.group(0)).strip()
-    if mode in ("strict", "any"):
-        found = _STRICT.findall(text)
-        if found:
-            return normalise_number(found[-1])
-        if mode == "strict":
-            return None
-    found = _ANY_NUMBER.findall(text)
-    return normalise_number(found[-1]) if found else None
+    """The answer in a model output (see :func:`loco.answers.extract_number`)."""
+    return extract_number(text, pattern=pattern, mode=mode)
 
 
 class ExactMatch(Scorer):
@@ -208,39 +169,10 @@ class ExactMatch(Scorer):
 
 
 def _looks_numeric(text: str) -> bool:
-    s = text.strip().replace(",", "").replace("$", "").replace(" ", "").rstrip(".")
-    try:
-        return Decimal(s).is_finite()
-    except InvalidOperation:
-        return False
+    return normalise_number(text) is not None
 
 
 # --------------------------------------------------------------------------- code
-
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_THINK_BLOCK = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)
-_CODE_START = re.compile(r"^(def |class |import |from |@|async def )", re.MULTILINE)
-
-
-def extract_code(text: str, entry_point: str | None = None) -> str:
-    """The Python code in a model output.
-
-    Fenced blocks first (an unclosed last fence counts, for cut-off outputs):
-    the one defining ``entry_point``, else the first Python-looking one.
-    Without fences, the text from the first ``def``/``import``/``class`` line.
-    """
-    text = _THINK_BLOCK.sub("", text)  # not strip_think: leading indentation matters here
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
-    if blocks:
-        pythonish = [b for lang, b in blocks if lang in ("", "python", "py", "python3")] or [b for _, b in blocks]
-        if entry_point:
-            for body in pythonish:
-                if re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", body):
-                    return body.strip("\n") + "\n"
-        return pythonish[0].strip("\n") + "\n"
-    m = _CODE_START.search(text)
-    return (text[m.start():] if m else text).strip("\n") + "\n"
-
 
 def _defines(code: str, name: str) -> bool:
     return re.search(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.MULTILINE) is not None
