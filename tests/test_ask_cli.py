@@ -78,3 +78,26 @@ def test_bad_input_exit_2(env):
     assert ask("--backend", "embedded", "--adapter", "math-tutor:x", "Hi").exit_code == 2
     r = ask("--backend", "embedded", "--domain", "math", "--no-route", "Hi")
     assert r.exit_code == 2 and "only one of" in r.stderr
+
+
+def test_chat_routes_pins_clears_and_quits(env):
+    script = "\n".join([
+        "/adapter nope",
+        "/adapter writing-coach",
+        "What is 2 plus 2?",
+        "/adapter",
+        "/adapter auto",
+        "/clear",
+        "What is 3 plus 3?",
+        "/quit",
+        "never asked",
+    ]) + "\n"
+    r = CliRunner().invoke(main, ["chat", "--backend", "embedded", "--max-tokens", "6", "--temperature", "0"], input=script)
+    assert r.exit_code == 0, r.output
+    assert "error: no adapter named 'nope'" in r.stderr
+    assert "(pinned to writing-coach)" in r.stdout and "(pinned: writing-coach)" in r.stdout
+    assert "(routing every turn)" in r.stdout and "(conversation cleared)" in r.stdout
+    summaries = [line for line in r.stderr.splitlines() if line.startswith("— ")]
+    assert len(summaries) == 2  # the line after /quit is never asked
+    assert summaries[0].startswith("— writing-coach (writing")  # pinned, although it is a math question
+    assert summaries[1].startswith("— math-tutor (math")  # routed again after /adapter auto
