@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..checksums import sha256_file_cached
 from ..errors import (
     AdapterFileError,
     BackendUnavailable,
@@ -94,26 +95,11 @@ def default_model_path() -> Path:
     )
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
-_SHA_LOCK = threading.Lock()
-
-
 def file_sha256(path: str | os.PathLike) -> str:
     """The sha256 of a file, remembered while its size and mtime stay the same."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _SHA_LOCK:
-        hit = _SHA_CACHE.get(key)
-    if hit:
-        return hit
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    with _SHA_LOCK:
-        _SHA_CACHE[key] = digest
+    digest = sha256_file_cached(path)
+    if digest is None:
+        raise AdapterFileError(f"Cannot read {path}.", hint="Check that the file exists and is readable.")
     return digest
 
 
