@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 LOCO   := $(BIN)/loco
 STAMP  := $(VENV)/.stamp-install
+TSTAMP := $(VENV)/.stamp-test
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install test test-live demo register bench router clean help
@@ -27,11 +28,17 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The tests also train a tiny LoRA: they need the [train] extra, with torch
+# pinned to its CPU build (an unpinned torch pulls a CUDA build of several GB).
+$(TSTAMP): $(STAMP) constraints-cpu.txt
+	$(BIN)/pip install -q -c constraints-cpu.txt -e ".[train]"
+	@touch $(TSTAMP)
+
+test: $(TSTAMP)
 	$(LOCO) adapters validate
 	$(BIN)/python -m pytest -q
 
-test-live: $(STAMP)
+test-live: $(TSTAMP)
 	$(BIN)/python -m pytest -q -m live --record-mode=rewrite
 
 demo: $(STAMP)
