@@ -81,7 +81,7 @@ class ExtraSource:
         if len(parts) != 3 or not all(parts):
             raise InvalidInput(
                 f"Cannot read the extra data spec {spec!r}.",
-                hint="Write it PATH:DOMAIN:FIELD[:LIMIT], e.g. ../shared/data/gsm8k/train.jsonl:math:question:500.",
+                hint="Write it PATH:DOMAIN:FIELD[:LIMIT], e.g. path/to/gsm8k/train.jsonl:math:question:500.",
             )
         path, domain, fieldname = parts
         return cls(Path(path).expanduser(), None if domain.lower() in (NONE_CLASS, "null", "base") else domain, fieldname, limit)

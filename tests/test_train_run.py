@@ -1,0 +1,123 @@
+"""A tiny real training run end to end, and the pieces it rests on (masking, loss)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+import train_support
+from loco.cli import main
+from loco.train import data, trainer
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = [
+    {"id": f"ex-{i}", "instruction": f"Reverse the word '{w}'.", "output": w[::-1]}
+    for i, w in enumerate(["cat", "house", "garden", "pencil", "window", "river"])
+]
+
+
+def test_only_answer_tokens_carry_loss():
+    tok = train_support.base().tokenizer
+    ex = data.Example("e", ({"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "It is 4."}), 1)
+    enc = data.encode(tok, ex, max_length=256)
+    trained = tok.decode([t for t, lab in zip(enc.input_ids, enc.labels) if lab != data.IGNORE_INDEX])
+    context = tok.decode([t for t, lab in zip(enc.input_ids, enc.labels) if lab == data.IGNORE_INDEX])
+    assert trained.startswith("It is 4.")
+    assert "<|im_end|>" in trained  # the model learns to stop
+    assert context.endswith("<|im_start|>assistant\n")  # exactly what inference sends before the answer
+    assert "What is 2+2?" in context and "It is 4." not in context
+    # the context is the model's own chat template with the generation prompt
+    prompt = tok.apply_chat_template([ex.messages[0]], tokenize=False, add_generation_prompt=True)
+    assert context == prompt
+    # an example whose prompt fills max_length has no answer left and is skipped
+    assert data.encode(tok, ex, max_length=10) is None
+
+
+def test_answer_loss_equals_the_models_own_loss_on_the_same_labels():
+    import torch
+
+    loaded = train_support.base()
+    tok = loaded.tokenizer
+    examples = [data.Example(e["id"], ({"role": "user", "content": e["instruction"]}, {"role": "assistant", "content": e["output"]}), 1) for e in EXAMPLES[:3]]
+    encoded, _ = data.encode_all(tok, examples, 256)
+    batch = trainer.collate(encoded, int(tok.pad_token_id), "cpu")
+    with torch.no_grad():
+        ours = trainer.answer_loss(loaded.model, batch)
+        theirs = loaded.model(**batch).loss
+    assert abs(float(ours) - float(theirs)) < 1e-4
+
+
+def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _isolated_home):
+    train_support.link_cache(_isolated_home)
+    shutil.copy(repo / "registry.yaml", tmp_path / "registry.yaml")
+    data_file = tmp_path / "reverse.jsonl"
+    data_file.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES), encoding="utf-8")
+    reg = tmp_path / "registry.yaml"
+    result = CliRunner().invoke(main, [
+        "train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg),
+        "--max-steps", "2", "--batch-size", "2", "--rank", "4", "--alpha", "8", "--learning-rate", "1e-3",
+        "--threads", "1", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    out = record["outcome"]
+    assert out["steps"] == 2 and out["stop_reason"] == "max_steps"  # one epoch would be 3 steps
+    assert len(out["losses"]) == 2 and all(x["loss"] > 0 for x in out["losses"])
+    assert out["examples_seen"] == 4
+    assert record["data"]["examples"] == 6 and record["data"]["sha256"] == data.file_sha256(data_file)
+
+    adapter_dir = tmp_path / "adapters" / "tiny-lora"
+    gguf = adapter_dir / "tiny-lora.gguf"
+    assert gguf.is_file()
+    md = (adapter_dir / "training_log.md").read_text()
+    assert record["command"] in md and data.file_sha256(data_file) in md
+    assert "torch" in md and "Loss curve" in md
+    logged = json.loads((adapter_dir / "training_log.json").read_text())
+    assert logged["registered"] == str(reg)
+
+    doc = yaml.safe_load(reg.read_text())
+    entry = doc["adapters"]["tiny-lora"]
+    assert entry["type"] == "lora-gguf" and entry["gguf_path"] == "adapters/tiny-lora/tiny-lora.gguf"
+    assert entry["active"] is False  # writing already has an active adapter
+    assert entry["sha256"] == data.file_sha256(gguf)
+    t = entry["training"]
+    assert (t["lora_r"], t["lora_alpha"], t["max_steps"], t["examples"]) == (4, 8.0, 2, 4)
+    assert t["dataset_sha256"] == data.file_sha256(data_file) and t["log"] == "adapters/tiny-lora/training_log.md"
+    assert t["command"].startswith("loco train --domain writing --name tiny-lora")
+    assert CliRunner().invoke(main, ["adapters", "validate", "--registry", str(reg)]).exit_code == 0
+
+    # `loco register` writes its Modelfile: the base model plus the exported adapter
+    reg_result = CliRunner().invoke(main, ["register", "--dry-run", "--out", str(tmp_path / "mf"), "--registry", str(reg)])
+    assert reg_result.exit_code == 0, reg_result.output
+    modelfile = (tmp_path / "mf" / "tiny-lora.Modelfile").read_text()
+    assert "ADAPTER" in modelfile and "tiny-lora.gguf" in modelfile
+
+    # the embedded engine loads the registered adapter and answers with it
+    from loco.backends.base import Target
+    from loco.backends.embedded import EmbeddedBackend
+    from loco.registry import load
+
+    registry = load(reg)
+    backend = EmbeddedBackend(registry)
+    handle = backend.ensure(Target.of(registry.adapter("tiny-lora")))
+    reply = backend.chat(handle, [{"role": "user", "content": "Reverse the word 'cat'."}], options={"num_predict": 8, "temperature": 0})
+    assert reply.text.strip()
+
+    # the logged command repeats the run exactly: same weights, same file
+    from loco.train import LoraSettings, TrainRequest, run
+
+    repeat = run(TrainRequest(
+        domain="writing", name="tiny-lora", data=data_file, out=tmp_path / "again", register=False, threads=1,
+        settings=LoraSettings(r=4, alpha=8, max_steps=2, batch_size=2, learning_rate=1e-3),
+    ))
+    assert repeat["files"][0]["sha256"] == entry["sha256"]
+    assert repeat["command"].split(" --threads")[0] == record["command"].split(" --threads")[0]
+
+    # the same name again is refused; --replace retrains it in place
+    again = CliRunner().invoke(main, ["train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg), "--max-steps", "1"])
+    assert again.exit_code == 2 and "--replace" in again.output
