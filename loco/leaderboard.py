@@ -142,14 +142,7 @@ def _columns(registry: Registry, domain: str, primary: str | None, include_retir
 
 def build(registry: Registry, domain: str | None = None, include_retired: bool = False) -> list[Board]:
     """The leaderboard of ``domain`` (or of every domain), retired adapters only with ``include_retired``."""
-    domains = registry.domains()
-    if domain is not None:
-        if domain not in domains:
-            raise InvalidInput(
-                f"No domain named {domain!r} in {registry.path}.",
-                hint=f"Known domains: {', '.join(domains) or 'none'}.",
-            )
-        domains = [domain]
+    domains = registry.domains() if domain is None else [registry.check_domain(domain)]
     files = benchmark_files(registry)
     boards = []
     for d in domains:

@@ -67,14 +67,7 @@ def auto(domain: str | None = None, path: str | os.PathLike | None = None) -> Ch
     result = Change()
     with edit(path) as e:
         reg = e.registry()
-        domains = reg.domains()
-        if domain is not None:
-            if domain not in domains:
-                raise InvalidInput(
-                    f"No domain named {domain!r} in {e.path}.",
-                    hint=f"Known domains: {', '.join(domains) or 'none'}.",
-                )
-            domains = [domain]
+        domains = reg.domains() if domain is None else [reg.check_domain(domain)]
         for d in domains:
             for spec in (e.doc.get("adapters") or {}).values():
                 if spec.get("domain") == d:

@@ -233,9 +233,7 @@ class Assistant:
             candidates, reasons, uncertain = (Target.base(),), ("--no-route",), False
         else:
             if domain is not None:
-                if domain not in self.registry.domains():
-                    raise InvalidInput(f"Unknown domain {domain!r}.", hint=f"Known domains: {', '.join(self.registry.domains())}.")
-                routing = Routing(domain, 1.0, {domain: 1.0}, False, "override")
+                routing = Routing(self.registry.check_domain(domain), 1.0, {domain: 1.0}, False, "override")
             else:
                 r0 = time.perf_counter()
                 routing = self.router.route(query)

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from .errors import RegistryError, UnknownAdapter
+from .errors import InvalidInput, RegistryError, UnknownAdapter
 
 SCHEMA_FILE = "registry.schema.json"
 ADAPTER_TYPES = ("merged-gguf", "lora-gguf", "prompt", "ollama")
@@ -139,6 +139,16 @@ class Registry:
     def domains(self) -> list[str]:
         """Every domain named by an adapter or the ``domains:`` block, sorted."""
         return sorted({a.domain for a in self.adapters.values()} | set(self.domain_specs))
+
+    def check_domain(self, domain: str) -> str:
+        """``domain`` if the registry knows it; else InvalidInput naming the known ones."""
+        known = self.domains()
+        if domain not in known:
+            raise InvalidInput(
+                f"No domain named {domain!r} in {self.path}.",
+                hint=f"Known domains: {', '.join(known) or 'none'}.",
+            )
+        return domain
 
     def in_domain(self, domain: str, include_retired: bool = False) -> list[Adapter]:
         """The domain's adapters in registry order."""
