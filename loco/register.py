@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from . import checksums
 from .errors import BackendUnavailable, GenerationError, LocoError, ModelfileError
 from .registry import Adapter, Registry
 
@@ -189,11 +190,7 @@ def sha256_file(path: Path) -> str:
     hit = cache.get(key)
     if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
         return str(hit["sha256"])
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
+    digest = checksums.sha256_file(path)
     cache[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest}
     with contextlib.suppress(OSError):
         _write_json(cache_path, cache)

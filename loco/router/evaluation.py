@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..checksums import sha256_file
 from ..errors import DataError
 from .base import NONE_CLASS, Router, Routing
 
@@ -123,7 +124,7 @@ def archive_result(result: dict[str, Any], router: Router, path: Path) -> Path:
         "model_path": str(getattr(router, "model_path", "") or "") or None,
         "threshold": getattr(router, "threshold", None),
         "margin": getattr(router, "margin", None),
-        "data": {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+        "data": {"path": str(path), "sha256": sha256_file(path)},
         "evaluated_at": now.replace(microsecond=0).isoformat(),
         "result": result,
     }

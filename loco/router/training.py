@@ -27,7 +27,6 @@ appears in the test file is left out of training (and counted).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import random
@@ -37,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from ..checksums import sha256_file
 from ..errors import DataError, InvalidInput, RouterError
 from .base import NONE_CLASS
 
@@ -89,15 +89,6 @@ class ExtraSource:
     def spec(self) -> str:
         tail = f":{self.limit}" if self.limit is not None else ""
         return f"{self.path}:{self.domain or NONE_CLASS}:{self.field}{tail}"
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _jsonl(path: Path) -> Iterable[tuple[int, Any]]:

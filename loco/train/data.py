@@ -27,13 +27,13 @@ computed on the answers only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..checksums import sha256_file as file_sha256
 from ..errors import DataError
 from ..prompts import item_prompt, re2
 
@@ -78,15 +78,6 @@ class Encoded:
     @property
     def answer_tokens(self) -> int:
         return sum(1 for t in self.labels if t != IGNORE_INDEX)
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _data_error(path: Path, problems: list[str], fmt: str) -> DataError:
