@@ -160,6 +160,15 @@ class Comparison:
         out["ci95"] = list(self.ci95) if self.ci95 else None
         return out
 
+    def test_fields(self) -> dict[str, Any]:
+        """The paired-test fields every report carries: difference, ci95, p_value, test."""
+        return {
+            "difference": self.difference,
+            "ci95": list(self.ci95) if self.ci95 else None,
+            "p_value": self.p_value,
+            "test": self.test,
+        }
+
 
 def compare(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95, seed: int = 0) -> Comparison:
     """Means, difference, bootstrap interval and the right significance test.
