@@ -101,10 +101,6 @@ def load_registry(path: str | None, validate: bool = True):
     return registry.load(path, validate=validate)
 
 
-def fail(error: LocoError) -> None:
-    raise LocoClickError(error)
-
-
 __all__ = [
     "LocoClickError",
     "RegistryError",
