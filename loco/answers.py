@@ -15,7 +15,29 @@ _NUM = r"[-+]?\$?\s?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)
 _STRICT = re.compile(r"####\s*(" + _NUM + ")")
 _ANSWER_IS = re.compile(r"answer\s*(?:is|:|=)\s*:?\s*(" + _NUM + ")", re.IGNORECASE)
 _ANY = re.compile(_NUM)
-MODES = ("any", "strict", "flexible")
+MODES = ("any", "strict", "flexible", "locollm-v1")
+
+# LocoLLM v1's order (src/locollm/eval.py, extract_number, v0.2.0): the first
+# "the answer is N" / "answer: N", else the first \boxed{N}, else the first
+# "= N" that ends a line, else the last number; its number is -?[digits,]+
+# with an optional decimal part, and the first rule that matches decides.
+_V1_NUM = r"(-?[\d,]+\.?\d*)"
+_V1_RULES = (
+    re.compile(r"(?:the answer is|answer:?)\s*[\\$]*\s*" + _V1_NUM, re.IGNORECASE),
+    re.compile(r"\\boxed\{" + _V1_NUM + r"\}"),
+    re.compile(r"=\s*\$?\s*" + _V1_NUM + r"\s*\$?\s*$", re.MULTILINE),
+)
+_V1_ANY = re.compile(_V1_NUM)
+
+
+def _v1_number(text: str) -> str | None:
+    """The number LocoLLM v1 reads from ``text`` (normalised), or None where v1 finds none."""
+    for rule in _V1_RULES:
+        m = rule.search(text)
+        if m:
+            return normalise_number(m.group(1).replace(",", "") or "x")
+    found = _V1_ANY.findall(text)
+    return normalise_number(found[-1].replace(",", "") or "x") if found else None
 
 
 def normalise_number(raw: str) -> str | None:
@@ -46,7 +68,8 @@ def extract_number(text: str, *, pattern: str | None = None, mode: str = "any") 
     ``pattern``: the last match of this regex (its group 1 if it has one).
     Otherwise ``strict`` takes the last ``#### N``; ``flexible`` the last
     number; ``any`` (the default) ``#### N``, then "the answer is N", then the
-    last number. ``<think>`` blocks are ignored.
+    last number; ``locollm-v1`` LocoLLM v1's order (see :func:`_v1_number`).
+    ``<think>`` blocks are ignored.
     """
     text = strip_think(text)
     if pattern:
@@ -58,6 +81,8 @@ def extract_number(text: str, *, pattern: str | None = None, mode: str = "any") 
         return normalise_number(raw) or raw
     if mode not in MODES:
         raise ValueError(f"unknown extraction mode {mode!r}")
+    if mode == "locollm-v1":
+        return _v1_number(text)
     regexes = {"strict": (_STRICT,), "any": (_STRICT, _ANSWER_IS), "flexible": ()}[mode]
     for regex in regexes:
         for raw in reversed(regex.findall(text)):

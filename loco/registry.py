@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,6 +272,11 @@ def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list
         message = err.message
         if err.validator == "additionalProperties":
             message = message.replace("Additional properties are not allowed", "unknown key(s) not allowed")
+            # where x-* keys are allowed, jsonschema words it as "... do(es) not match any of the regexes"
+            m = re.match(r"^(.*) (?:does|do) not match any of the regexes: .*$", message)
+            if m:
+                keys = m.group(1)
+                message = f"unknown key(s) not allowed ({keys} {'were' if ',' in keys else 'was'} unexpected)"
         elif err.validator == "pattern" and err.absolute_path and "text" in str(err.schema.get("description", "")):
             message = 'contains a control character or """ (which a Modelfile cannot quote)'
         elif err.validator == "not" and err.schema_path and "allOf" in list(err.schema_path):
@@ -345,7 +351,38 @@ def validate(path: str | os.PathLike) -> tuple[list[str], list[str]]:
         if exc.problems:
             return exc.problems, []
         raise
-    return check_document(doc, path.parent)
+    errors, warnings = check_document(doc, path.parent)
+    errors.extend(benchmark_problems(doc, path.parent))
+    return errors, warnings
+
+
+def benchmark_problems(doc: dict[str, Any], base_dir: Path) -> list[str]:
+    """Every problem of the benchmark files the registry names (those that exist).
+
+    Each line is checked against the item schema and must name a scorer loco
+    has (built in, registered or an entry point); one located error per bad line.
+    """
+    from .errors import DataError
+    from .evals.datasets import load_benchmark
+
+    problems: list[str] = []
+    domains_block = doc.get("domains") if isinstance(doc.get("domains"), dict) else {}
+    seen: set[Path] = set()
+    for dname, dspec in domains_block.items():
+        benches = (dspec or {}).get("benchmarks") if isinstance(dspec, dict) else None
+        for bname, bpath in (benches or {}).items() if isinstance(benches, dict) else ():
+            if not isinstance(bpath, str):
+                continue
+            file = resolve_path(bpath, base_dir)
+            if not file.is_file() or file in seen:
+                continue
+            seen.add(file)
+            try:
+                load_benchmark(file, name=bname)
+            except DataError as exc:
+                listed = getattr(exc, "problems", None) or [exc.message]
+                problems.extend(f"domains.{dname}.benchmarks.{bname} ({bpath}): {p}" for p in listed)
+    return problems
 
 
 def _implied_base(doc: dict[str, Any]) -> dict[str, Any]:

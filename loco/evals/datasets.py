@@ -256,11 +256,19 @@ def _validator():
 
 
 def validate_record(record: dict[str, Any]) -> list[str]:
-    """Schema problems of one loco item, each ``location: message``."""
+    """Schema problems of one loco item, each ``location: message``, and a scorer loco lacks."""
     problems = []
     for err in sorted(_validator().iter_errors(record), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in err.absolute_path) or "(item)"
         problems.append(f"{where}: {err.message}")
+    kind = record.get("evaluation_type")
+    if not problems and isinstance(kind, str):
+        from .scorers import get_scorer
+
+        try:
+            get_scorer(kind)
+        except DataError as exc:
+            problems.append(f"evaluation_type: {exc.message}" + (f" {exc.hint}" if exc.hint else ""))
     return problems
 
 

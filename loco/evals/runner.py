@@ -375,6 +375,15 @@ def pass_at_k_summary(outcomes: Sequence[Outcome], benchmark: str, role: str, vo
     return out
 
 
+def weak_checks(benches: Sequence[Benchmark]) -> list[str]:
+    """A warning for each benchmark scored by a check that executes nothing (``keywords``)."""
+    return [
+        f"{b.name} is scored by a weak check (keywords and syntax; nothing is executed): add tests and use code_execution"
+        for b in benches
+        if "keywords" in b.evaluation_types
+    ]
+
+
 def verdict(n: int, cmp: stats.Comparison, ood: dict[str, Any] | None, settings: EvalSettings, contamination: list | None) -> dict[str, Any]:
     """pass or fail, with every reason, and warnings that do not decide."""
     reasons: list[str] = []
@@ -556,6 +565,7 @@ def evaluate_adapter(
     v = verdict(cmp.n, cmp, ood_summary, settings, contamination["items"] if contamination else None)
     if sandbox_note:
         v["warnings"].append(sandbox_note)
+    v["warnings"].extend(weak_checks([b for b in (bench, ood) if b is not None]))
     judge = None
     if any(o.meta.get("judge") for o in outcomes):
         judge = engine.describe(judge_target(registry, settings.judge))

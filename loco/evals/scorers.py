@@ -12,6 +12,11 @@ Each item names its scorer in ``evaluation_type``. The built-in ones:
 * ``llm_judge`` — a judge model scores the output against the item's rubric
   with a fixed prompt; the number parsed from its reply (1-10) is divided by
   10; an unparseable reply scores None (excluded from means, counted).
+* ``contains`` — the expected text appears in the output, case-insensitively;
+  binary (LocoLLM v1's analysis check).
+* ``keywords`` — every ``keywords`` string appears in the output and, unless
+  ``python_syntax`` is false, its code parses; binary, and a *weak* check:
+  nothing is executed (LocoLLM v1's code check).
 
 Scorers are pluggable: :func:`register` adds one under its name, and
 packages can publish ``loco.scorers`` entry points (a class or factory
@@ -329,5 +334,65 @@ class LlmJudge(Scorer):
         return ScoreResult(value / 10.0, f"judge gave {value:g}/10", f"{value:g}", meta)
 
 
-for _scorer in (ExactMatch(), CodeExecution(), Rouge(), LlmJudge()):
+# --------------------------------------------------------------------------- LocoLLM v1 checks
+
+class Contains(Scorer):
+    """The reference text appears in the output, case-insensitively (LocoLLM v1's analysis check)."""
+
+    name = "contains"
+    binary = True
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        expected = item.expected_output.strip()
+        if not expected:
+            raise DataError(f"Item {item.id!r} is a contains item with an empty expected_output.")
+        ok = expected.lower() in strip_think(output).lower()
+        return ScoreResult(1.0 if ok else 0.0, "found" if ok else f"{expected!r} not in the output", expected if ok else None)
+
+
+_V1_BLOCK = re.compile(r"```(?:python)?\s*\n(.*?)```", re.DOTALL)
+
+
+def python_syntax_ok(output: str) -> bool:
+    """LocoLLM v1's syntax check: the fenced blocks joined (else the whole text) parse as Python."""
+    import ast
+
+    blocks = _V1_BLOCK.findall(output)
+    code = "\n".join(blocks) if blocks else output
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+class Keywords(Scorer):
+    """Every keyword appears in the output (case-sensitive), and with
+    ``python_syntax`` the code parses: LocoLLM v1's code check.
+
+    A weak check: nothing is executed, so a wrong function that mentions the
+    keywords passes. Every result says so; add tests and use code_execution.
+    """
+
+    name = "keywords"
+    binary = True
+    WEAK = "weak check: keywords and syntax only, nothing was executed (add tests and use code_execution)"
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        cfg = item.evaluation_config or {}
+        keywords = [str(k) for k in cfg.get("keywords") or []]
+        text = strip_think(output)
+        missing = [k for k in keywords if k not in text]
+        syntax = python_syntax_ok(text) if cfg.get("python_syntax", True) else True
+        ok = syntax and not missing
+        parts = []
+        if not syntax:
+            parts.append("not valid Python")
+        if missing:
+            parts.append("missing " + ", ".join(repr(k) for k in missing))
+        detail = ("ok" if ok else "; ".join(parts)) + f" ({self.WEAK})"
+        return ScoreResult(1.0 if ok else 0.0, detail, None, {"weak": True, "syntax": syntax, "missing": missing})
+
+
+for _scorer in (ExactMatch(), CodeExecution(), Rouge(), LlmJudge(), Contains(), Keywords()):
     register(_scorer)
