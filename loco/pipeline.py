@@ -62,11 +62,13 @@ class Answer:
     tokens: dict[str, int]
     steps: list[Step] = field(default_factory=list)
     routing: Routing | None = None
+    thinking: str | None = None  # the chosen reply's reasoning (with think on), kept apart from text
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` shape of ``loco ask``."""
         return {
             "answer": self.text,
+            "thinking": self.thinking,
             "domain": self.domain,
             "adapter": self.adapter,
             "model": self.model,
@@ -249,9 +251,10 @@ class Assistant:
         steps: list[Step] = []
         vote_info: dict[str, Any] | None = None
         final_text, final_target, final_model = "", candidates[0], ""
+        final_thinking: str | None = None
 
         if self.strategy == "ensemble" and len(candidates) > 1:
-            texts, owners, models = [], [], []
+            texts, owners, models, thoughts = [], [], [], []
             for target in candidates:
                 model, replies = self._generate(target, messages, options, self.votes)
                 all_replies += replies
@@ -259,9 +262,11 @@ class Assistant:
                     texts.append(r.text)
                     owners.append(target)
                     models.append(model)
+                    thoughts.append(r.thinking)
                 steps.append(Step(target.label, reasons[len(steps)], replies[0].text))
             v = vote(texts, kind=kind, query=query)
             final_text, final_target, final_model = texts[v.index], owners[v.index], models[v.index]
+            final_thinking = thoughts[v.index]
             vote_info = {**v.to_dict(), "members": [t.label for t in candidates]}
             for s in steps:
                 s.accepted = s.adapter == final_target.label
@@ -274,6 +279,7 @@ class Assistant:
                 step.agreement = round(v.agreement, 3) if self.votes > 1 else None
                 steps.append(step)
                 final_text, final_target, final_model = replies[v.index].text, target, model
+                final_thinking = replies[v.index].thinking
                 vote_info = v.to_dict() if self.votes > 1 else None
                 if self.strategy != "fallback":
                     step.accepted = True
@@ -307,4 +313,5 @@ class Assistant:
             tokens=tokens,
             steps=steps,
             routing=routing,
+            thinking=final_thinking,
         )

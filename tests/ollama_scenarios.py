@@ -167,11 +167,23 @@ def _skip_unless_live(live_server: LiveServer) -> None:
 @pytest.fixture(params=["replay", pytest.param("live", marks=pytest.mark.live)])
 def server(request, monkeypatch, live_server) -> str:
     """``"replay"`` (cassette at 127.0.0.1:11434) or ``"live"`` (the daemon at OLLAMA_HOST)."""
+    monkeypatch.delenv("LOCO_KEEP_ALIVE", raising=False)
     if request.param == "replay":
         monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11434")
+        monkeypatch.delenv("OLLAMA_NEW_ENGINE", raising=False)
         return "replay"
     _skip_unless_live(live_server)
     return "live"
+
+
+@pytest.fixture
+def replay(monkeypatch) -> str:
+    """Cassette only (no [live] twin): for shapes a small test daemon cannot show, such as a
+    thinking model or a server version other than the one installed."""
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:11434")
+    monkeypatch.delenv("LOCO_KEEP_ALIVE", raising=False)
+    monkeypatch.delenv("OLLAMA_NEW_ENGINE", raising=False)
+    return "replay"
 
 
 def _recording(pytestconfig) -> str:

@@ -84,6 +84,7 @@ class Reply:
     timings: Timings = field(default_factory=Timings)
     done_reason: str | None = None  # "stop", "length", ...
     digest: str | None = None  # identifies the exact weights (for caches)
+    thinking: str | None = None  # the model's reasoning, kept apart from ``text`` (never scored)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ class Backend(Protocol):
         """Answer ``messages`` with the model handle from :meth:`ensure`.
 
         ``options`` use Ollama's option names (temperature, seed, num_predict,
-        top_p, top_k, repeat_penalty, stop, num_ctx).
+        top_p, top_k, repeat_penalty, stop, num_ctx), plus ``think`` (bool,
+        default False): let a thinking model reason first; the reasoning comes
+        back in ``Reply.thinking`` and the answer alone in ``Reply.text``.
         """
         ...
 

@@ -13,6 +13,8 @@ with one sentence saying where Ollama was expected and what to do next.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -29,9 +31,51 @@ HEALTH_TIMEOUT = 1.0  # seconds: a health check must answer fast or count as "no
 UPLOAD_CHUNK = 1 << 20
 
 
+#: Go's time.ParseDuration syntax, which Ollama's api.Duration uses for a string keep_alive
+#: (api/types.go, Duration.UnmarshalJSON at v0.33.0-rc2): a number without a unit is refused
+#: as a string, so seconds are sent as a JSON number.
+_GO_DURATION = re.compile(r"[-+]?(0|([0-9]*(\.[0-9]*)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+)")
+_SECONDS = re.compile(r"[-+]?[0-9]+(\.[0-9]*)?")
+
+
+def keep_alive_value(value: Any, source: str = "keep_alive") -> str | int | float | None:
+    """A keep_alive setting as Ollama's JSON wants it: a Go duration string (``5m``, ``1h``)
+    or seconds as a number (``-1``: keep loaded forever). None when unset; InvalidInput otherwise."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, (int, float)):
+        return value
+    text = str(value).strip()
+    if _SECONDS.fullmatch(text):
+        number = float(text)
+        return int(number) if number.is_integer() else number
+    if _GO_DURATION.fullmatch(text):
+        return text
+    from ..errors import InvalidInput
+
+    raise InvalidInput(
+        f"{source} {value!r} is not a duration Ollama reads.",
+        hint="Use seconds (300, -1 for forever) or a duration such as 5m, 1h or 90s.",
+    )
+
+
+DEFAULT_REGISTRY_HOST = "registry.ollama.ai"  # types/model/name.go defaultHost
+DEFAULT_NAMESPACE = "library"  # types/model/name.go defaultNamespace
+
+
 def normalise_tag(name: str) -> str:
-    """``loco-math`` -> ``loco-math:latest`` (Ollama lists every model with its tag)."""
-    last = name.rsplit("/", 1)[-1]
+    """A model name as ``/api/tags`` lists it (Ollama's ``Name.DisplayShortest``,
+    types/model/name.go): ``loco-math`` -> ``loco-math:latest``,
+    ``registry.ollama.ai/library/qwen3:4b`` -> ``qwen3:4b``."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0].lower() == DEFAULT_REGISTRY_HOST:
+        parts = parts[1:]
+    if len(parts) == 2 and parts[0].lower() == DEFAULT_NAMESPACE:
+        parts = parts[1:]
+    name = "/".join(parts)
+    last = parts[-1]
     return name if ":" in last else f"{name}:latest"
 
 
@@ -54,10 +98,11 @@ class OllamaBackend:
     name = "ollama"
 
     def __init__(self, registry: Registry, host: str | None = None, timeout: float = 300):
-        from ..settings import ollama_host
+        from ..settings import ollama_host, parse_ollama_host
 
         self.registry = registry
-        self.host = (host or ollama_host()).rstrip("/")
+        # One parsed base URL for the official client and the raw httpx calls alike.
+        self.host = parse_ollama_host(host) if host else ollama_host()
         self.timeout = float(timeout)
         self._client: "ollama.Client | None" = None
         self._http: "httpx.Client | None" = None
@@ -228,11 +273,40 @@ class OllamaBackend:
             raise ModelMissing(f"Ollama at {self.host} has no model {tag} ({what}).", hint=self._missing_hint(tag))
         return tag
 
+    def think_default(self, model: str) -> bool:
+        """Whether requests to ``model`` think when the caller does not say: the adapter's
+        ``think``, else the registry's ``base_model.think``, else False."""
+        tag = normalise_tag(model)
+        for adapter in self.registry.adapters.values():
+            if normalise_tag(adapter.tag) == tag and adapter.think is not None:
+                return bool(adapter.think)
+        return bool(self.registry.base.think)
+
+    def keep_alive(self) -> str | int | float | None:
+        """``LOCO_KEEP_ALIVE``, else the registry's ``base_model.keep_alive``, else None (the server's)."""
+        env = os.environ.get("LOCO_KEEP_ALIVE", "").strip()
+        if env:
+            return keep_alive_value(env, "LOCO_KEEP_ALIVE")
+        return keep_alive_value(self.registry.base.keep_alive, "base_model.keep_alive")
+
     def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
-        """One non-streamed ``/api/chat`` request; durations come back in milliseconds."""
+        """One non-streamed ``/api/chat`` request; durations come back in milliseconds.
+
+        ``think`` is always sent as the request's top-level field: since Ollama
+        0.12.4 a request without it thinks whenever the model can
+        (server/routes.go, ChatHandler), which spends ``num_predict`` on
+        reasoning. ``false`` is accepted by every model; ``true`` is refused
+        by models without the thinking capability.
+        """
         opts = {k: v for k, v in (options or {}).items() if v is not None}
+        think = opts.pop("think", None)
+        think = self.think_default(model) if think is None else bool(think)
+        request: dict[str, Any] = {"think": think}
+        keep_alive = self.keep_alive()
+        if keep_alive is not None:
+            request["keep_alive"] = keep_alive
         with self._errors(f"answering with {model}", model=model):
-            response = self.client.chat(model=model, messages=list(messages), options=opts or None, stream=False)
+            response = self.client.chat(model=model, messages=list(messages), options=opts or None, stream=False, **request)
         return self._reply(model, response)
 
     def _reply(self, model: str, response: Any) -> Reply:
@@ -251,14 +325,17 @@ class OllamaBackend:
         if digest is None:
             with contextlib.suppress(LocoError):
                 digest = self.digest(model)
-        text = response.message.content if response.message is not None else ""
+        message = response.message
+        text = (message.content if message is not None else "") or ""
+        thinking = (getattr(message, "thinking", None) if message is not None else None) or None
         return Reply(
-            text=strip_think(text or ""),  # like the embedded engine: the answer without <think> blocks
+            text=strip_think(text),  # like the embedded engine: the answer without <think> blocks
             model=model,
             backend=self.name,
             timings=timings,
             done_reason=response.done_reason,
             digest=digest,
+            thinking=thinking,
         )
 
     # ------------------------------------------------------------------ blobs and create (used by register)
@@ -307,11 +384,19 @@ class OllamaBackend:
         """
         fields = {k: v for k, v in fields.items() if v not in (None, {}, "")}
         last = ""
+        shown = ""
         with self._errors(f"creating {model}"):
             for part in self.client.create(model=model, stream=True, **fields):
                 last = part.status or last
-                if status is not None and part.status:
-                    status(part.status)
+                if status is None or not part.status:
+                    continue
+                # A create that pulls its FROM model streams "pulling <digest>" with sizes (server/download.go).
+                line = part.status
+                if part.total:
+                    line = f"{part.status} {int((part.completed or 0) * 100 / part.total) // 10 * 10}%"
+                if line != shown:
+                    shown = line
+                    status(line)
         if last != "success":
             raise GenerationError(f"Ollama did not finish creating {model} (last status: {last or 'none'}).")
         self._digests.pop(normalise_tag(model), None)

@@ -20,8 +20,10 @@ def _parse_adapter(value: str) -> tuple[str, float]:
         raise InvalidInput(f"--adapter {value!r}: the scale after ':' must be a number.", hint="Write NAME or NAME:SCALE, e.g. math-lora:0.7.") from None
 
 
-def _options(temperature: float | None, max_tokens: int | None, seed: int | None) -> dict:
+def _options(temperature: float | None, max_tokens: int | None, seed: int | None, think: bool | None = None) -> dict:
     options: dict = {}
+    if think is not None:
+        options["think"] = think  # None: the adapter's or the registry's setting (default off)
     if temperature is not None:
         options["temperature"] = temperature
     if max_tokens is not None:
@@ -68,6 +70,8 @@ def _common_options(f):
             click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the adapter's)."),
             click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="Longest answer in tokens (default: the adapter's)."),
             click.option("--seed", type=int, default=None, help="Sampling seed."),
+            click.option("--think/--no-think", default=None, help="Let a thinking model (e.g. Qwen3 on Ollama) reason first (default: the adapter's or registry's think, else off)."),
+            click.option("--show-thinking", is_flag=True, help="Print the model's reasoning (on stderr) before the answer."),
             backend_option,
             registry_option,
         ]
@@ -83,7 +87,7 @@ def _common_options(f):
 @click.option("--no-route", is_flag=True, help="Answer with the base model.")
 @_common_options
 @json_option
-def ask(query, adapter_specs, domain, no_route, strategy, votes, reread, router, system, temperature, max_tokens, seed, backend, registry_path, as_json):
+def ask(query, adapter_specs, domain, no_route, strategy, votes, reread, router, system, temperature, max_tokens, seed, think, show_thinking, backend, registry_path, as_json):
     """Answer QUERY with the best adapter for it (QUERY - reads stdin).
 
     Prints the answer, then one line with the adapter, domain, router
@@ -97,7 +101,7 @@ def ask(query, adapter_specs, domain, no_route, strategy, votes, reread, router,
     answer = assistant.ask(
         query,
         system=system,
-        options=_options(temperature, max_tokens, seed),
+        options=_options(temperature, max_tokens, seed, think),
         adapters=[_parse_adapter(s) for s in adapter_specs] or None,
         domain=domain,
         no_route=no_route,
@@ -105,8 +109,14 @@ def ask(query, adapter_specs, domain, no_route, strategy, votes, reread, router,
     if as_json:
         emit_json(answer.to_dict())
         return
+    _show_thinking(answer, show_thinking)
     click.echo(answer.text.strip())
     note(_summary(answer))
+
+
+def _show_thinking(answer, show: bool) -> None:
+    if show and answer.thinking:
+        note("thinking: " + answer.thinking.strip())
 
 
 CHAT_HELP = """Commands: /adapter NAME (pin an adapter), /adapter auto (route again), /clear (forget the conversation), /quit."""
@@ -114,7 +124,7 @@ CHAT_HELP = """Commands: /adapter NAME (pin an adapter), /adapter auto (route ag
 
 @click.command("chat")
 @_common_options
-def chat(strategy, votes, reread, router, system, temperature, max_tokens, seed, backend, registry_path):
+def chat(strategy, votes, reread, router, system, temperature, max_tokens, seed, think, show_thinking, backend, registry_path):
     """Talk with the library: every turn is routed unless an adapter is pinned.
 
     \b
@@ -161,13 +171,14 @@ def chat(strategy, votes, reread, router, system, temperature, max_tokens, seed,
             answer = assistant.ask(
                 text,
                 system=system,
-                options=_options(temperature, max_tokens, seed),
+                options=_options(temperature, max_tokens, seed, think),
                 adapters=[(pinned, 1.0)] if pinned else None,
                 history=history,
             )
         except InvalidInput as exc:
             click.echo(f"error: {exc.message}", err=True)
             continue
+        _show_thinking(answer, show_thinking)
         click.echo(answer.text.strip())
         note(_summary(answer))
         history += [{"role": "user", "content": text}, {"role": "assistant", "content": answer.text.strip()}]
