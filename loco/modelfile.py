@@ -1,40 +1,73 @@
-"""Render (and parse back) Ollama Modelfiles for registry adapters.
+"""Render Ollama Modelfiles for registry adapters.
 
-Ollama's Modelfile parser knows no escape sequences: a value is bare, in
-``"..."`` or in ``\"\"\"...\"\"\"``, and ends at the first closing quote followed by
-white space. So every value with white space or a quote is written in triple
-quotes, and a value that contains ``\"\"\"`` (or a control character) is refused:
-no registry text can end its own instruction and inject another one.
+Ollama's Modelfile parser (``parser/parser.go``, ``ParseFile``, ollama/ollama
+v0.33.0-rc2) knows no escape sequences: a value is bare, in ``"..."`` or in
+``\"\"\"...\"\"\"``, and ends at the first closing quote followed by white
+space. Before it looks for quotes it silently drops every rune that Go's
+``strconv.IsPrint`` rejects (everything outside the Unicode categories L, M,
+N, P and S but the ASCII space; newlines and tabs survive only as value
+separators). So every value with white space or a quote is written in triple
+quotes, and a value that contains ``\"\"\"`` or any character that parser
+would drop is refused, naming the character: no registry text can end its own
+instruction and inject another one. The tests keep a port of that parse loop
+and read every rendered Modelfile back through it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from .errors import ModelfileError
 from .registry import Adapter, Registry
 
-COMMANDS = ("FROM", "ADAPTER", "TEMPLATE", "SYSTEM", "PARAMETER", "LICENSE", "MESSAGE")
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: The instructions Ollama's parser knows (parser/parser.go, isValidCommand).
+COMMANDS = ("FROM", "ADAPTER", "TEMPLATE", "SYSTEM", "PARAMETER", "LICENSE", "MESSAGE", "DRAFT", "RENDERER", "PARSER", "REQUIRES")
+_KEPT = frozenset(" \n\t")
+
+
+def dropped_character(value: str) -> str | None:
+    """The first character of ``value`` that Ollama's Modelfile parser would not keep as
+    written (outside Unicode categories L, M, N, P, S, other than space, ``\\n`` and ``\\t``),
+    or None."""
+    for ch in value:
+        if ch not in _KEPT and unicodedata.category(ch)[0] not in "LMNPS":
+            return ch
+    return None
+
+
+def describe_character(ch: str) -> str:
+    """``U+200B (ZERO WIDTH SPACE)``."""
+    name = unicodedata.name(ch, "") or {"\r": "CARRIAGE RETURN", "\x00": "NULL"}.get(ch, unicodedata.category(ch))
+    return f"U+{ord(ch):04X} ({name})"
+
+
+def value_problem(value: str) -> str | None:
+    """Why ``value`` cannot go into a Modelfile as written, or None."""
+    if '"""' in value:
+        return 'contains """, which a Modelfile cannot quote'
+    ch = dropped_character(value)
+    if ch is not None:
+        return f"contains the character {describe_character(ch)}, which Ollama's Modelfile parser drops"
+    return None
 
 
 def quote(value: str, what: str = "value") -> str:
     """Quote ``value`` for a Modelfile so that Ollama parses back exactly ``value``."""
-    if '"""' in value:
-        raise ModelfileError(f'The {what} contains """, which a Modelfile cannot quote.', hint="Remove the triple quote from it in registry.yaml.")
-    bad = _BAD_CHARS.search(value)
-    if bad:
-        raise ModelfileError(
-            f"The {what} contains the control character {bad.group()!r}, which a Modelfile cannot carry.",
-            hint="Remove it from registry.yaml.",
-        )
+    problem = value_problem(value)
+    if problem:
+        raise ModelfileError(f"The {what} {problem}.", hint="Remove it from registry.yaml.")
     if value == "" or re.search(r'[\s"#]', value) or value != value.strip():
         return f'"""{value}"""'
     return value
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a ``#`` comment line: a newline there would start an instruction."""
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] in "LMNPS" else "?" for ch in text)
 
 
 def _format_param(value: Any) -> str:
@@ -93,8 +126,8 @@ def render(adapter: Adapter, registry: Registry, out_dir: str | os.PathLike) -> 
     out_dir = Path(out_dir)
     lines = [
         f"# loco adapter {adapter.name} ({adapter.type}, domain {adapter.domain}).",
-        f"# Generated from {os.path.basename(registry.path)} by `loco register`; edit the registry, not this file.",
-        f"# By hand: ollama create {adapter.tag} -f {out_dir.name}/{adapter.name}.Modelfile",
+        f"# Generated from {_comment(os.path.basename(registry.path))} by `loco register`; edit the registry, not this file.",
+        f"# By hand: ollama create {adapter.tag} -f {_comment(out_dir.name)}/{adapter.name}.Modelfile",
     ]
     for cmd, arg in commands(adapter, registry, out_dir):
         if cmd == "PARAMETER":
@@ -103,76 +136,3 @@ def render(adapter: Adapter, registry: Registry, out_dir: str | os.PathLike) -> 
         else:
             lines.append(f"{cmd} {quote(arg, cmd.lower())}")
     return "\n".join(lines) + "\n"
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A parsed Modelfile: its instructions in order."""
-
-    commands: list[tuple[str, str]]
-
-    def get(self, name: str) -> str | None:
-        for cmd, arg in self.commands:
-            if cmd == name:
-                return arg
-        return None
-
-    def parameters(self) -> list[tuple[str, str]]:
-        return [tuple(arg.split(" ", 1)) for cmd, arg in self.commands if cmd == "PARAMETER"]  # type: ignore[misc]
-
-
-def parse(text: str) -> Parsed:
-    """Parse Modelfile text the way Ollama's parser does (bare, ``"…"`` and ``\"\"\"…\"\"\"`` values)."""
-    out: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t\r\n":
-            i += 1
-        if i >= n:
-            break
-        if text[i] == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        j = i
-        while j < n and text[j].isalpha():
-            j += 1
-        name = text[i:j].upper()
-        if name not in COMMANDS or j >= n or text[j] not in " \t":
-            raise ModelfileError(f"Modelfile: unknown or malformed instruction at offset {i}: {text[i:j + 10]!r}.")
-        i = j
-        while i < n and text[i] in " \t":
-            i += 1
-        prefix = ""
-        if name in ("PARAMETER", "MESSAGE"):
-            j = i
-            while j < n and text[j] not in " \t":
-                j += 1
-            prefix = text[i:j] + " "
-            i = j
-            while i < n and text[i] in " \t":
-                i += 1
-        value, i = _value(text, i)
-        out.append((name, prefix + value))
-    return Parsed(out)
-
-
-def _value(text: str, i: int) -> tuple[str, int]:
-    # Accumulate up to each white-space boundary until the buffer unquotes, as Ollama does.
-    start = i
-    n = len(text)
-    while True:
-        while i < n and text[i] not in " \t\r\n":
-            i += 1
-        buf = text[start:i].strip()
-        if buf.startswith('"""'):
-            if len(buf) >= 6 and buf.endswith('"""'):
-                return buf[3:-3], i
-        elif buf.startswith('"'):
-            if len(buf) >= 2 and buf.endswith('"'):
-                return buf[1:-1], i
-        else:
-            return buf, i
-        if i >= n:
-            raise ModelfileError("Modelfile: unterminated quoted value.")
-        i += 1

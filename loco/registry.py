@@ -68,6 +68,8 @@ class BaseModel:
     quantization: str | None = None
     template: str | None = None
     benchmark_scores: dict[str, Score] = field(default_factory=dict)
+    think: bool | None = None  # the registry-wide thinking setting (None: off)
+    keep_alive: str | float | None = None  # Ollama's keep_alive for every chat (a duration or seconds)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Adapter:
     description: str | None = None
     semester: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
+    think: bool | None = None  # let a thinking model reason first (None: the registry's setting)
 
     @property
     def tag(self) -> str:
@@ -277,8 +280,11 @@ def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list
             if m:
                 keys = m.group(1)
                 message = f"unknown key(s) not allowed ({keys} {'were' if ',' in keys else 'was'} unexpected)"
-        elif err.validator == "pattern" and err.absolute_path and "text" in str(err.schema.get("description", "")):
-            message = 'contains a control character or """ (which a Modelfile cannot quote)'
+        elif err.validator == "pattern" and "Modelfile parser" in str(err.schema.get("description", "")):
+            from .modelfile import value_problem
+
+            problem = value_problem(str(err.instance)) or ('contains a double quote' if '"' in str(err.instance) else None)
+            message = f"{problem} (it would not reach Ollama as written)" if problem else message
         elif err.validator == "not" and err.schema_path and "allOf" in list(err.schema_path):
             kind = doc.get("adapters", {}).get(err.absolute_path[-1], {}).get("type") if len(err.absolute_path) >= 2 else None
             message = f"type {kind!r} does not take " + (
@@ -410,6 +416,8 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
         quantization=raw_base.get("quantization"),
         template=raw_base.get("template"),
         benchmark_scores={k: Score.parse(v) for k, v in (raw_base.get("benchmark_scores") or {}).items()},
+        think=raw_base.get("think"),
+        keep_alive=raw_base.get("keep_alive"),
     )
     specs = {}
     for dname, d in (doc.get("domains") or {}).items():
@@ -443,6 +451,7 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
             description=a.get("description"),
             semester=a.get("semester"),
             training=dict(a.get("training") or {}),
+            think=a.get("think"),
         )
     return Registry(path=path, base=base, adapters=adapters, domain_specs=specs, router=doc.get("router"))
 
