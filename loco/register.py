@@ -7,10 +7,15 @@ hashes each GGUF, asks ``HEAD /api/blobs/<digest>`` and uploads only what the
 server lacks, then calls ``create`` with JSON fields (``from``, ``files``,
 ``adapters``, ``system``, ``template``, ``parameters``).
 
-It is idempotent: the create request of every tag is fingerprinted (per
-server) in ``LOCO_HOME/ollama/registered.json``, so an adapter whose files and
-settings have not changed, and whose tag is still on the server, is neither
-uploaded nor created again. One adapter's failure never stops the others.
+It is idempotent: the create request of every tag, with the digest of the
+base model it builds on, is fingerprinted (per server) in
+``LOCO_HOME/ollama/registered.json``, so an adapter whose files, settings and
+base have not changed, and whose tag is still on the server, is neither
+uploaded nor created again (after ``ollama pull`` updates the base, its tags
+are created again). One adapter's failure never stops the others.
+
+What each Ollama version can do (the create API from 0.5.5, LoRA adapters by
+architecture and version) is in :mod:`loco.ollama_support`.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import checksums
-from .errors import BackendUnavailable, GenerationError, LocoError, ModelfileError
+from .errors import BackendUnavailable, GenerationError, LocoError, ModelfileError, Unsupported
+from .ollama_support import FEATURES, lora_problem, parse_version, shown, supports
 from .registry import Adapter, Registry
+
+__all__ = ["RegisterResult", "register", "write_modelfiles", "plan", "lora_problem", "parse_version", "sha256_file"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backends.ollama import OllamaBackend
@@ -37,13 +45,8 @@ STATUSES = ("created", "unchanged", "skipped", "failed", "written")
 GENERATED_HEADER = "# loco adapter "
 MODELFILE_SUFFIX = ".Modelfile"
 
-#: Architectures whose LoRA adapters depend on the Ollama version (Qwen3 and its MoE sibling).
-QWEN3_ARCHITECTURES = frozenset({"qwen3", "qwen3moe"})
-#: Ollama versions where Qwen3 LoRA tags are created but fail at the first request
-#: (the engine used for Qwen3 there has no LoRA support). Inclusive ranges.
-QWEN3_LORA_BROKEN = (((0, 12, 0), (0, 12, 4)), ((0, 12, 6), (0, 24, 999_999)))
-#: From this release on, Ollama refuses to create new LoRA adapter models at all.
-LORA_CREATE_REMOVED = (0, 34, 1)
+#: The first bytes of a GGUF file, little- and big-endian (fs/ggml/ggml.go FILE_MAGIC_GGUF_LE/BE).
+GGUF_MAGICS = {b"GGUF": "little", b"FUGG": "big"}
 
 Progress = Callable[[str], None]
 
@@ -65,41 +68,6 @@ class RegisterResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# --------------------------------------------------------------------------- versions
-
-
-def parse_version(text: str | None) -> tuple[int, int, int] | None:
-    """``"0.12.6"`` -> ``(0, 12, 6)``; pre-release suffixes are ignored; None if unreadable."""
-    if not text:
-        return None
-    m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(text))
-    if not m:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-
-
-def lora_problem(version: str | None, architecture: str | None) -> str | None:
-    """Why this Ollama cannot serve a LoRA adapter of ``architecture``, or None if it can (or we do not know)."""
-    v = parse_version(version)
-    if v is None:
-        return None
-    shown = ".".join(map(str, v))
-    if v >= LORA_CREATE_REMOVED:
-        return (
-            f"Ollama {shown} refuses to create LoRA adapter models (removed in 0.34.1); "
-            "merge the adapter into a full GGUF (type merged-gguf), use Ollama 0.30.0–0.34.0, or use --backend embedded."
-        )
-    if (architecture or "").lower() in QWEN3_ARCHITECTURES:
-        for low, high in QWEN3_LORA_BROKEN:
-            if low <= v <= high:
-                return (
-                    f"Ollama {shown} creates Qwen3 LoRA models that fail at the first request; "
-                    "upgrade Ollama to 0.30.0 or later (before 0.34.1), merge the adapter (type merged-gguf), "
-                    "or use --backend embedded."
-                )
-    return None
 
 
 # --------------------------------------------------------------------------- files
@@ -231,17 +199,33 @@ class _Plan:
     blobs: dict[str, Path]  # sha256 hex -> local file
     needs_tags: tuple[str, ...]  # Ollama tags the request builds FROM
 
-    def fingerprint(self, host: str) -> str:
-        doc = {"host": host, "model": self.adapter.tag, **self.fields}
+    def fingerprint(self, host: str, bases: dict[str, str | None] | None = None) -> str:
+        """The request, the server and the digests of the models it builds FROM."""
+        doc = {"host": host, "model": self.adapter.tag, **self.fields, "bases": bases or {}}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _gguf(path: Path | None, what: str) -> Path:
+    """``path`` when it is a GGUF file (checked before it is hashed or uploaded). Raises _Failure."""
     if path is None:
         raise _Failure("failed", f"{what} has no gguf_path; add it to registry.yaml.")
-    if not Path(path).is_file():
+    path = Path(path)
+    if not path.is_file():
         raise _Failure("failed", f"GGUF file {path} does not exist; build or copy it there, or fix gguf_path in registry.yaml.")
-    return Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError as exc:
+        raise _Failure("failed", f"GGUF file {path} cannot be read ({exc.strerror}); nothing was uploaded.") from None
+    order = GGUF_MAGICS.get(head[:4])
+    version = int.from_bytes(head[4:8], order) if order and len(head) == 8 else 0
+    if version not in (1, 2, 3):
+        raise _Failure(
+            "failed",
+            f"{path} is not a GGUF file (its header is not GGUF version 1–3), so nothing was uploaded; "
+            "point gguf_path in registry.yaml at a .gguf file.",
+        )
+    return path
 
 
 def _digest_of(path: Path, expected: str | None) -> str:
@@ -399,12 +383,19 @@ def _register_all(
     """Create the tags of ``todo`` on ``backend``, filling ``results``."""
     try:
         version = backend.version()
+        if version is not None and parse_version(version) is not None and not supports(version, "create_json"):
+            raise Unsupported(
+                f"Ollama {shown(version)} at {backend.host} is older than {FEATURES['create_json']}, "
+                "the first release whose create API takes files and adapters, so loco cannot create models there.",
+                hint=f"Upgrade Ollama; the Modelfiles in {_display(out)}/ still work with `ollama create -f`.",
+            )
         tags = backend.tags(refresh=True)
-    except BackendUnavailable as exc:
-        exc.hint = (
-            f"Wrote {len(todo)} Modelfile{'s' if len(todo) != 1 else ''} to {_display(out)}/. "
-            "Start Ollama with `ollama serve` (or set OLLAMA_HOST to where it runs) and run `make register` again."
-        )
+    except (BackendUnavailable, Unsupported) as exc:
+        if isinstance(exc, BackendUnavailable):
+            exc.hint = (
+                f"Wrote {len(todo)} Modelfile{'s' if len(todo) != 1 else ''} to {_display(out)}/. "
+                "Start Ollama with `ollama serve` (or set OLLAMA_HOST to where it runs) and run `make register` again."
+            )
         for adapter in todo:
             results[adapter.name] = replace(results[adapter.name], reason=exc.message)
         exc.results = ordered()  # type: ignore[attr-defined]
@@ -415,13 +406,13 @@ def _register_all(
     state = _read_json(state_path)
     seen = state.setdefault(backend.host, {})
     down: str | None = None
-    created: list[Adapter] = []
+    created: dict[str, _Plan] = {}
     for adapter in todo:
         if down is not None:
             results[adapter.name] = replace(results[adapter.name], reason=down)
             continue
         try:
-            status, reason = _register_one(adapter, registry, backend, version, tags, seen, force, say)
+            status, reason = _register_one(adapter, registry, backend, version, tags, seen, force, say, created)
         except BackendUnavailable as exc:
             down = exc.message
             status, reason = "failed", exc.message
@@ -430,27 +421,39 @@ def _register_all(
         except _Failure as exc:
             status, reason = exc.status, exc.reason
         results[adapter.name] = replace(results[adapter.name], status=status, reason=reason)
-        if status == "created":
-            created.append(adapter)
+        if status != "created":
+            created.pop(adapter.name, None)
     if created and down is None:
-        _confirm(created, backend, seen, results)
+        _confirm(list(created.values()), backend, seen, results)
+    elif created:
+        for request in created.values():
+            seen.pop(request.adapter.tag, None)  # never confirmed: try again next time
     with contextlib.suppress(OSError):
         _write_json(state_path, state)
     return ordered()
 
 
-def _confirm(created: list[Adapter], backend: "OllamaBackend", seen: dict[str, Any], results: dict[str, RegisterResult]) -> None:
-    """List the server's models once more: record each new tag's digest, and fail any it does not list."""
+def _bases(request: _Plan, tags: dict[str, str]) -> dict[str, str | None]:
+    from .backends.ollama import normalise_tag
+
+    return {normalise_tag(t): tags.get(normalise_tag(t)) for t in request.needs_tags}
+
+
+def _confirm(created: list[_Plan], backend: "OllamaBackend", seen: dict[str, Any], results: dict[str, RegisterResult]) -> None:
+    """List the server's models once more: record each new tag's digest and the fingerprint
+    with its base's digest (a create may have pulled the base), and fail any tag it does not list."""
     from .backends.ollama import normalise_tag
 
     try:
         tags = backend.tags(refresh=True)
     except BackendUnavailable as exc:
-        for adapter in created:
+        for request in created:
+            adapter = request.adapter
             seen.pop(adapter.tag, None)
             results[adapter.name] = replace(results[adapter.name], status="failed", reason=exc.message)
         return
-    for adapter in created:
+    for request in created:
+        adapter = request.adapter
         digest = tags.get(normalise_tag(adapter.tag))
         if digest is None:
             seen.pop(adapter.tag, None)
@@ -461,6 +464,7 @@ def _confirm(created: list[Adapter], backend: "OllamaBackend", seen: dict[str, A
             )
         else:
             seen[adapter.tag]["digest"] = digest
+            seen[adapter.tag]["fingerprint"] = request.fingerprint(backend.host, _bases(request, tags))
 
 
 def _register_one(
@@ -472,22 +476,20 @@ def _register_one(
     seen: dict[str, Any],
     force: bool,
     say: Progress,
+    created: dict[str, _Plan],
 ) -> tuple[str, str | None]:
     from .backends.ollama import normalise_tag
 
     say(f"{adapter.name}: checking files")
     request = plan(adapter, registry)
     if adapter.type == "lora-gguf":
-        problem = lora_problem(version, _architecture(adapter, registry, backend))
+        problem = lora_problem(version, _architecture(adapter, registry, backend), adapter.name)
         if problem:
             raise _Failure("skipped", problem)
-    for tag in request.needs_tags:
-        if normalise_tag(tag) not in tags:
-            raise _Failure(
-                "failed",
-                f"Ollama at {backend.host} has no model {tag} to build on; run `ollama pull {tag}` and register again.",
-            )
-    fingerprint = request.fingerprint(backend.host)
+    missing_bases = [tag for tag in request.needs_tags if normalise_tag(tag) not in tags]
+    for tag in missing_bases:
+        say(f"{adapter.name}: Ollama has no {tag} yet and will pull it while creating {adapter.tag}")
+    fingerprint = request.fingerprint(backend.host, _bases(request, tags))
     exists = normalise_tag(adapter.tag) in tags
     record = seen.get(adapter.tag) if isinstance(seen.get(adapter.tag), dict) else {}
     if not force and exists and record.get("fingerprint") == fingerprint and record.get("digest") in (None, tags[normalise_tag(adapter.tag)]):
@@ -504,13 +506,26 @@ def _register_one(
     try:
         backend.create(adapter.tag, status=lambda s: say(f"{adapter.name}: {s}"), **request.fields)
     except GenerationError as exc:
+        if adapter.type == "lora-gguf":
+            # Some releases are reported to refuse new adapter models (the source up to 0.33 accepts them).
+            raise _Failure(
+                "failed",
+                f"{exc.message} If this server refuses LoRA adapters, make a merged GGUF with "
+                f"`loco adapters merge {adapter.name} --name {adapter.name}-merged` and register that.",
+            ) from None
+        if missing_bases:
+            raise _Failure(
+                "failed",
+                f"{exc.message} Ollama could not pull {', '.join(missing_bases)}; check the name, or run `ollama pull {missing_bases[0]}`.",
+            ) from None
         files = ", ".join(p.name for p in request.blobs.values()) or "the registry entry"
         raise _Failure("failed", f"{exc.message} Check {files} and the Ollama server log, then run `make register` again.") from None
     seen[adapter.tag] = {
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint,  # replaced by _confirm with the base's digest after the create
         "digest": None,  # filled in by _confirm from the server's listing
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    created[adapter.name] = request
     notes = []
     if request.blobs:
         notes.append(f"uploaded {uploaded} of {len(request.blobs)} file{'s' if len(request.blobs) != 1 else ''}")

@@ -31,14 +31,14 @@ def register(force: bool, dry_run: bool, out_dir: str | None, registry_path: str
     """
     from pathlib import Path
 
-    from ..errors import BackendUnavailable
+    from ..errors import BackendUnavailable, Unsupported
     from ..register import register as run
 
     reg = load_registry(registry_path)
     progress = (lambda message: click.echo(message, err=True)) if show_progress(as_json) else None
     try:
         results = run(reg, out_dir=Path(out_dir) if out_dir else None, force=force, dry_run=dry_run, progress=progress)
-    except BackendUnavailable as exc:
+    except (BackendUnavailable, Unsupported) as exc:
         if as_json:
             emit_json([r.to_dict() for r in getattr(exc, "results", [])])
         raise LocoClickError(exc) from None
