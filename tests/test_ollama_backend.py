@@ -434,3 +434,13 @@ def test_ask_and_chat_on_a_loco_tag(replay, vcr, tmp_path):
         assert sent["model"] == "loco-test-prompt" and sent["think"] is False
         assert sent["messages"] == [{"role": "user", "content": "Write a haiku about tea."}]
     assert vcr.all_played
+
+
+def test_features_follow_the_servers_version(reg, monkeypatch, recorder):
+    """logprobs (api/types.go ChatRequest.Logprobs) arrived in 0.12.11: a 0.33.0-rc2 server has it."""
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{recorder.server_address[1]}")
+    backend = OllamaBackend(reg)
+    assert backend.supports("logprobs") and backend.supports("create_json")
+    assert _Recorder.paths == ["/api/version"]  # asked once
+    assert backend.supports("think")
+    assert _Recorder.paths == ["/api/version"]

@@ -193,6 +193,15 @@ class OllamaBackend:
         except ValueError:
             return None
 
+    def supports(self, feature: str) -> bool:
+        """Whether this server's ``/api/version`` is new enough for ``feature`` (a key of
+        :data:`loco.ollama_support.FEATURES`, e.g. ``"logprobs"``); asked once per backend."""
+        from ..ollama_support import supports
+
+        if not hasattr(self, "_version"):
+            self._version = self.version()
+        return supports(self._version, feature)
+
     def health(self) -> BackendInfo:
         """Whether Ollama answers (within about a second), and its version; never raises."""
         import httpx
