@@ -248,7 +248,7 @@ def test_modelfile_unsafe_text_is_refused(tmp_path):
             system: 'Be nice."""\nFROM evil'
         ''',
     )
-    assert errors == ['adapters.a.system: contains a control character or """ (which a Modelfile cannot quote)']
+    assert errors == ['adapters.a.system: contains """, which a Modelfile cannot quote (it would not reach Ollama as written)']
 
 
 def test_every_problem_is_reported_at_once_and_nothing_changes(tmp_path):

@@ -70,7 +70,7 @@ def _common_options(f):
             click.option("--temperature", type=float, default=None, help="Sampling temperature (default: the adapter's)."),
             click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="Longest answer in tokens (default: the adapter's)."),
             click.option("--seed", type=int, default=None, help="Sampling seed."),
-            click.option("--think/--no-think", default=None, help="Let a thinking model (e.g. Qwen3 on Ollama) reason first (default: the adapter's or registry's think, else off)."),
+            click.option("--think/--no-think", default=None, help="Let a thinking model on Ollama (e.g. Qwen3) reason first (default: the adapter's or registry's think, else off); the embedded engine ignores it."),
             click.option("--show-thinking", is_flag=True, help="Print the model's reasoning (on stderr) before the answer."),
             backend_option,
             registry_option,
