@@ -33,7 +33,8 @@ Version = tuple[int, int, int, int]  # (major, minor, patch, 1 for a release / 0
 
 
 def parse_version(text: str | None) -> tuple[int, int, int] | None:
-    """``"0.12.6"`` -> ``(0, 12, 6)``; pre-release suffixes are ignored; None if unreadable."""
+    """``"0.12.6"`` -> ``(0, 12, 6)``; pre-release suffixes are ignored; None if unreadable
+    or ``0.0.0`` (a development build)."""
     key = version_key(text)
     return None if key is None else key[:3]
 
@@ -46,7 +47,9 @@ def version_key(text: str | None) -> Version | None:
     m = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?(-[0-9A-Za-z.-]+)?", str(text))
     if not m:
         return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), 0 if m.group(4) else 1
+    key = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), 0 if m.group(4) else 1
+    # A build from source without a release version says 0.0.0 (version/version.go): unknown.
+    return None if key[:3] == (0, 0, 0) else key
 
 
 def _release(text: str) -> Version:

@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import tempfile
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone

@@ -56,7 +56,7 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize(
     "text, parsed",
-    [("0.12.6", (0, 12, 6)), ("0.5.13-rc1", (0, 5, 13)), ("v0.30", (0, 30, 0)), ("1.2.3 (dev)", (1, 2, 3)), ("", None), ("dev", None), (None, None)],
+    [("0.12.6", (0, 12, 6)), ("0.5.13-rc1", (0, 5, 13)), ("v0.30", (0, 30, 0)), ("1.2.3 (dev)", (1, 2, 3)), ("", None), ("dev", None), (None, None), ("0.0.0", None)],
 )
 def test_parse_version(text, parsed):
     assert parse_version(text) == parsed
@@ -99,6 +99,7 @@ LORA_FACTS = [
     ("0.30.0", "gemma3", True),
     ("0.34.1", "qwen3", True),  # the table allows it; a refusal is handled when the server answers
     (None, "qwen3", True),  # unknown version: loco cannot tell, so it tries
+    ("0.0.0", "qwen3", True),  # a build from source (version/version.go's default): unknown too
     ("0.20.0", None, True),  # unknown architecture: likewise
 ]
 
@@ -146,6 +147,7 @@ def test_engine_rows_are_contiguous_and_name_their_commit():
         ("0.12.11", "logprobs", True),
         ("0.12.11-rc0", "logprobs", False),
         (None, "logprobs", False),
+        ("0.0.0", "create_json", False),  # a build from source: unknown, so register does not refuse it
     ],
 )
 def test_feature_floors_follow_the_api_types(version, feature, has):
