@@ -444,3 +444,24 @@ def test_features_follow_the_servers_version(reg, monkeypatch, recorder):
     assert _Recorder.paths == ["/api/version"]  # asked once
     assert backend.supports("think")
     assert _Recorder.paths == ["/api/version"]
+
+
+@OLLAMA
+def test_eval_cache_keeps_thinking_and_the_setting(replay, vcr, tmp_path):
+    """Eval generations keep their reasoning (stored, never scored), and the registry's think
+    setting is part of what a cached generation answers for."""
+    from loco.evals.cache import CachingBackend, GenerationCache
+
+    cache = GenerationCache(tmp_path / "generations.sqlite3")
+    messages = [{"role": "user", "content": "What is 2+2? Answer with the number."}]
+    thinking = write_registry(tmp_path, {"test-x": {"domain": "math", "type": "prompt"}}, base={"name": "Qwen3-0.6B", "ollama_tag": "qwen3:0.6b", "think": True})
+    first = CachingBackend(OllamaBackend(thinking), cache)
+    reply, cached, _ = first.chat_ex("qwen3:0.6b", messages, options={"num_predict": 64})
+    assert not cached and reply.thinking == "The user asks for 2+2, which is 4."
+    again, cached, _ = first.chat_ex("qwen3:0.6b", messages, options={"num_predict": 64})
+    assert cached and again.thinking == reply.thinking and again.text == reply.text == "4"
+    plain = write_registry(tmp_path, {"test-x": {"domain": "math", "type": "prompt"}}, base={"name": "Qwen3-0.6B", "ollama_tag": "qwen3:0.6b"})
+    other, cached, _ = CachingBackend(OllamaBackend(plain), cache).chat_ex("qwen3:0.6b", messages, options={"num_predict": 64})
+    assert not cached and other.thinking is None  # think=false was asked of the server, not read from the cache
+    assert [body_json(q)["think"] for q, _ in interactions(vcr, "POST", "/api/chat")] == [True, False]
+    assert vcr.all_played

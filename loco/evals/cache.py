@@ -15,6 +15,7 @@ moment it returns: an interrupted run resumes without redoing any of them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -77,6 +78,8 @@ class GenerationCache:
             " key TEXT PRIMARY KEY, text TEXT NOT NULL, model TEXT, backend TEXT,"
             " digest TEXT, done_reason TEXT, timings TEXT, created REAL)"
         )
+        with contextlib.suppress(sqlite3.OperationalError):  # a cache written before replies kept their thinking
+            self._conn().execute("ALTER TABLE generations ADD COLUMN thinking TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -90,22 +93,23 @@ class GenerationCache:
     def get(self, key: str) -> Reply | None:
         """The stored reply, or None."""
         row = self._conn().execute(
-            "SELECT text, model, backend, digest, done_reason, timings FROM generations WHERE key = ?", (key,)
+            "SELECT text, model, backend, digest, done_reason, timings, thinking FROM generations WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return None
-        text, model, backend, digest, done_reason, timings = row
+        text, model, backend, digest, done_reason, timings, thinking = row
         try:
             t = Timings(**json.loads(timings or "{}"))
         except (TypeError, ValueError):
             t = Timings()
-        return Reply(text=text, model=model or "", backend=backend or "", timings=t, done_reason=done_reason, digest=digest)
+        return Reply(text=text, model=model or "", backend=backend or "", timings=t, done_reason=done_reason, digest=digest, thinking=thinking)
 
     def put(self, key: str, reply: Reply) -> None:
         """Store ``reply`` under ``key`` (one atomic statement)."""
         self._conn().execute(
-            "INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (key, reply.text, reply.model, reply.backend, reply.digest, reply.done_reason, json.dumps(reply.timings.to_dict()), time.time()),
+            "INSERT OR REPLACE INTO generations (key, text, model, backend, digest, done_reason, timings, created, thinking)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (key, reply.text, reply.model, reply.backend, reply.digest, reply.done_reason, json.dumps(reply.timings.to_dict()), time.time(), reply.thinking),
         )
 
     def __len__(self) -> int:
@@ -178,7 +182,11 @@ class CachingBackend:
         """``(reply, from_cache, seconds_in_backend)``."""
         with self._lock:
             fingerprint = self._fingerprints.get(model)
-        key = cache_key(self.digest(model), messages, options, {"handle": model, "target": fingerprint})
+        extra: dict[str, Any] = {"handle": model, "target": fingerprint}
+        think_default = getattr(self.inner, "think_default", None)
+        if callable(think_default) and (options or {}).get("think") is None:
+            extra["think"] = bool(think_default(model))  # decided by the backend from the registry
+        key = cache_key(self.digest(model), messages, options, extra)
         hit = self.cache.get(key)
         if hit is not None:
             with self._lock:

@@ -131,6 +131,7 @@ class Generation:
     seconds: float  # inside the backend (0 when cached)
     timings: dict[str, Any]
     done_reason: str | None
+    thinking: str | None = None  # kept in the records, never scored
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Engine:
     def chat_text(self, target: Target, messages: list[Message], options: dict[str, Any]) -> Generation:
         handle = self.handle(target)
         reply, cached, seconds = self.backend.chat_ex(handle, messages, options=options)
-        return Generation(reply.text, cached, seconds, reply.timings.to_dict(), reply.done_reason)
+        return Generation(reply.text, cached, seconds, reply.timings.to_dict(), reply.done_reason, reply.thinking)
 
     def run(self, requests: Sequence[Request], phase: str = "generate") -> dict[tuple, Generation]:
         """Make every request; results by request key."""
@@ -243,6 +244,7 @@ class Outcome:
     outputs: list[str]
     cached: list[bool]
     meta: dict[str, Any] = field(default_factory=dict)
+    thinking: list[str | None] | None = None  # each output's reasoning (think on), never scored
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -305,6 +307,7 @@ def score_outputs(
             outputs=[g.text for g in gens],
             cached=[g.cached for g in gens],
             meta=meta,
+            thinking=[g.thinking for g in gens] if any(g.thinking for g in gens) else None,
         )
 
     # Judge generations go through one model: keep them together after all answers.
