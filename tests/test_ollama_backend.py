@@ -125,6 +125,13 @@ def test_ollama_host_is_parsed_like_the_official_client(value, expected, monkeyp
     assert ollama_host() == expected
 
 
+@pytest.mark.parametrize("value, expected", PARSE_HOST_DOCTESTS)
+def test_the_doctest_rows_hold_for_the_installed_client(value, expected):
+    """The literals above are the installed official client's behaviour too (a changed client shows here)."""
+    _client = pytest.importorskip("ollama._client", reason="the ollama client is not installed")
+    assert _client._parse_host(value) == expected
+
+
 @pytest.mark.parametrize("value", ["example.com:99999", "example.com:abc", "http://[::1]:70000"])
 def test_a_bad_port_in_ollama_host_is_refused(value):
     with pytest.raises(InvalidInput) as err:
