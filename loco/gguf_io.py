@@ -85,6 +85,13 @@ class GGUFInfo:
     file_size: int
     metadata: Mapping[str, Any]
     tensors: Mapping[str, TensorInfo] = field(repr=False)
+    #: where each metadata record (key, type and value) lies in the file: ``[start, end)``
+    kv_spans: Mapping[str, tuple[int, int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def alignment(self) -> int:
+        """``general.alignment``: tensor data starts on multiples of it."""
+        return int(self.metadata.get("general.alignment", DEFAULT_ALIGNMENT))
 
     @property
     def general_type(self) -> str:
@@ -221,12 +228,15 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
     if n_tensors * 8 > size or n_kv * 8 > size:
         raise _Truncated()
     metadata: dict[str, Any] = {}
+    spans: dict[str, tuple[int, int]] = {}
     for _ in range(n_kv):
+        start = cur.pos
         key = cur.string()
         vtype = cur.scalar("<I")
         if key in metadata:
             raise _Corrupt(f"the metadata key {key!r} twice")
         metadata[key] = cur.value(vtype)
+        spans[key] = (start, cur.pos)
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise _Corrupt(f"an invalid general.alignment ({alignment!r})")
@@ -261,7 +271,7 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFInfo:
         if start + n_bytes > size:
             raise _TruncatedData(name, start + n_bytes)
         tensors[name] = TensorInfo(name, dims, type_name, start, n_bytes)
-    return GGUFInfo(path=path, version=version, file_size=size, metadata=metadata, tensors=tensors)
+    return GGUFInfo(path=path, version=version, file_size=size, metadata=metadata, tensors=tensors, kv_spans=spans)
 
 
 class _NotGGUF(Exception):

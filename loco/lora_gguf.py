@@ -74,6 +74,24 @@ def permute_rope_rows(matrix: "np.ndarray", n_head: int) -> "np.ndarray":
     )
 
 
+def stored_pair(base_name: str, a: "np.ndarray", b: "np.ndarray") -> "tuple[np.ndarray, np.ndarray]":
+    """A PEFT pair ``(A, B)`` as the arrays a LoRA GGUF stores for ``base_name`` (``lora_a``, ``lora_b``).
+
+    Only ``token_embd`` differs: llama.cpp reads the embedding's ``lora_a``
+    transposed (``build_inp_embd`` in src/llama-graph.cpp gathers rows of it).
+    """
+    if base_name.removesuffix(".weight") == "token_embd":
+        return a.T, b
+    return a, b
+
+
+def readable(path: str | os.PathLike) -> None:
+    """Give a written file the usual permissions (temporary files start private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def _add_metadata(writer: Any, key: str, value: Any) -> None:
     if isinstance(value, bool):
         writer.add_bool(key, value)
@@ -141,14 +159,14 @@ def write_lora(
                 )
             if base_name.endswith(".weight"):
                 base_name = base_name[: -len(".weight")]
-            if base_name == "token_embd":
-                a = a.T  # llama.cpp reads the embedding's lora_a transposed (see llm_build_inp_embd)
+            a, b = stored_pair(base_name, a, b)
             writer.add_tensor(f"{base_name}.weight.lora_a", np.ascontiguousarray(a, dtype=np_dtype))
             writer.add_tensor(f"{base_name}.weight.lora_b", np.ascontiguousarray(b, dtype=np_dtype))
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+        readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -107,6 +107,7 @@ class Adapter:
     semester: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     think: bool | None = None  # let a thinking model reason first (None: the registry's setting)
+    merge: dict[str, Any] = field(default_factory=dict)  # merged-gguf: base, sources and scales
 
     @property
     def tag(self) -> str:
@@ -452,6 +453,7 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
             semester=a.get("semester"),
             training=dict(a.get("training") or {}),
             think=a.get("think"),
+            merge=dict(a.get("merge") or {}),
         )
     return Registry(path=path, base=base, adapters=adapters, domain_specs=specs, router=doc.get("router"))
 

@@ -45,9 +45,9 @@ def bench() -> None:
 
 
 def _install() -> None:
-    from . import adapters, ask, distribution, engine, evaluate, library, migrate, register, router, train
+    from . import adapters, ask, distribution, engine, evaluate, library, merge, migrate, register, router, train
 
-    for module in (adapters, distribution, migrate, register, engine, router, ask, evaluate, library, train):
+    for module in (adapters, distribution, merge, migrate, register, engine, router, ask, evaluate, library, train):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
         for command in getattr(module, "BENCH", ()):

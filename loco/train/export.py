@@ -12,9 +12,10 @@ of B must be permuted the same way (A, which acts on the input side, is
 unchanged). Without it the adapter still loads, but moves the model somewhere
 else than training did.
 
-Merged: the base GGUF is copied tensor by tensor; each weight the LoRA touches
-is de-quantised, gets ``alpha / r * B @ A`` added, and is written as F16 (a
-4-bit re-quantisation would erase most of a small LoRA's change). Everything
+Merged: :func:`merge_gguf` hands the pairs to :mod:`loco.merge`, the one merge
+of loco (``loco adapters merge`` uses it too): each weight the LoRA touches is
+de-quantised, gets ``alpha / r * B @ A`` added, and is written as F16 here (a
+4-bit re-quantisation would erase much of a small LoRA's change). Everything
 else, metadata included, is copied unchanged.
 """
 
@@ -25,7 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import AdapterFileError, Unsupported
+from ..errors import Unsupported
 
 LoraPair = tuple[np.ndarray, np.ndarray]  # (A: rank x in, B: out x rank)
 
@@ -99,33 +100,12 @@ def write_adapter(
     """Write a GGUF LoRA adapter (llama.cpp / Ollama ``ADAPTER``) file, its matrices in ``dtype``."""
     from ..lora_gguf import write_lora
 
-    out = Path(
+    return Path(
         write_lora(Path(path), arch=arch, alpha=float(alpha), tensors=dict(tensors), name=name, metadata=dict(metadata or {}), dtype=dtype)
     )
-    _readable(out)
-    return out
-
-
-def _readable(path: Path) -> None:
-    """Give a written file the usual permissions (temporary files start private)."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    path.chmod(0o666 & ~mask)
 
 
 # --------------------------------------------------------------------------- merged
-
-
-def _copy_field(writer: Any, field: Any) -> None:
-    import gguf
-
-    vtype = field.types[0]
-    if vtype == gguf.GGUFValueType.ARRAY:
-        writer.add_key_value(field.name, field.contents(), vtype, sub_type=field.types[-1])
-    else:
-        writer.add_key_value(field.name, field.contents(), vtype)
 
 
 def merge_gguf(
@@ -135,55 +115,14 @@ def merge_gguf(
     alpha: float,
     out: str | Path,
     name: str | None = None,
+    output: str = "F16",
 ) -> Path:
     """Write ``base_gguf`` with the LoRA ``tensors`` (GGUF names, permuted) merged in.
 
-    The scale is llama.cpp's: ``alpha / rank`` of each pair.
+    The same merge as ``loco adapters merge`` (:func:`loco.merge.merge`): llama.cpp's
+    scale ``alpha / rank`` of each pair, touched tensors written as ``output``.
     """
-    import gguf
+    from .. import merge
 
-    base_gguf, out = Path(base_gguf), Path(out)
-    try:
-        reader = gguf.GGUFReader(base_gguf)
-    except (OSError, ValueError) as exc:
-        raise AdapterFileError(f"Cannot read the base GGUF {base_gguf}: {exc}.") from None
-    arch_field = reader.fields.get("general.architecture")
-    if arch_field is None:
-        raise AdapterFileError(f"{base_gguf} has no general.architecture; is it a model GGUF?")
-    arch = arch_field.contents()
-    wanted = {f"{k}.weight": v for k, v in tensors.items()}
-    present = {t.name for t in reader.tensors}
-    missing = sorted(set(wanted) - present)
-    if missing:
-        raise AdapterFileError(
-            f"The base GGUF {base_gguf} has no tensor {missing[0]} that the adapter changes.",
-            hint="Merge with the base model the adapter was trained on.",
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    writer = gguf.GGUFWriter(tmp, arch)
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        if key == "general.name" and name:
-            writer.add_key_value(key, name, gguf.GGUFValueType.STRING)
-            continue
-        _copy_field(writer, field)
-    for t in reader.tensors:
-        if t.name in wanted:
-            a, b = wanted[t.name]
-            weight = gguf.quants.dequantize(np.asarray(t.data), t.tensor_type).astype(np.float32)
-            weight = weight.reshape(b.shape[0], a.shape[1])
-            weight = weight + (float(alpha) / a.shape[0]) * (b @ a)
-            writer.add_tensor(t.name, weight.astype(np.float16))
-        else:
-            writer.add_tensor(t.name, np.asarray(t.data), raw_dtype=t.tensor_type)
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
-    tmp.replace(out)
-    _readable(out)
-    return out
+    lora = merge.lora_from_arrays(tensors, alpha=alpha, name=name or Path(out).stem)
+    return merge.merge(base_gguf, [lora], out, output=output, name=name).path
