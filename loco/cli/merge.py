@@ -86,7 +86,8 @@ def merge_cmd(sources: tuple[str, ...], new_name: str, output: str, domain: str 
 
 @click.command("merge")
 @click.option("--adapter", "adapter_name", default=None, help="LoRA adapter to merge (default: the first lora-gguf adapter of the registry).")
-@click.option("--type", "output", type=click.Choice(["same", "Q8_0", "F16"]), default="F16", show_default=True)
+@click.option("--type", "output", type=click.Choice(["Q8_0", "F16", "same"]), default="Q8_0", show_default=True,
+              help="Type of the changed tensors, as for `loco adapters merge`.")
 @click.option("--repeat", type=click.IntRange(1), default=1, show_default=True, help="Merges to time (the best is reported).")
 @registry_option
 @json_option
@@ -100,11 +101,11 @@ def bench_merge(adapter_name: str | None, output: str, repeat: int, registry_pat
 
     report = run(registry_path, adapter_name=adapter_name, output=output, repeat=repeat)
     if as_json:
-        emit_json(report)
+        emit_json({k: v for k, v in report.items() if k != "lines"})
         return
     for line in report["lines"]:
         click.echo(line)
 
 
 COMMANDS: list = []
-BENCH: list = []
+BENCH = [bench_merge]
