@@ -121,3 +121,35 @@ def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _is
     # the same name again is refused; --replace retrains it in place
     again = CliRunner().invoke(main, ["train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg), "--max-steps", "1"])
     assert again.exit_code == 2 and "--replace" in again.output
+
+
+def test_train_merge_registers_the_merged_model_with_its_provenance(tmp_path, repo, _isolated_home):
+    """`loco train --merge` writes the LoRA (naming its base GGUF by sha256) and the merged model through
+    loco.merge, and registers the merged model with the same provenance block as `loco adapters merge`."""
+    from loco import gguf_io, merge
+    from loco.backends.embedded import default_model_path
+    from loco.registry import load
+
+    train_support.link_cache(_isolated_home)
+    shutil.copy(repo / "registry.yaml", tmp_path / "registry.yaml")
+    data_file = tmp_path / "reverse.jsonl"
+    data_file.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES), encoding="utf-8")
+    reg = tmp_path / "registry.yaml"
+    result = CliRunner().invoke(main, [
+        "train", "--domain", "writing", "--name", "tiny-merged", "--data", str(data_file), "--registry", str(reg),
+        "--max-steps", "1", "--batch-size", "2", "--rank", "4", "--alpha", "8", "--threads", "1", "--merge", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    base_sha = data.file_sha256(default_model_path())
+    lora = tmp_path / "adapters" / "tiny-merged" / "tiny-merged.gguf"
+    merged = tmp_path / "adapters" / "tiny-merged" / "tiny-merged-merged.gguf"
+    assert gguf_io.read_info(lora).metadata[merge.BASE_SHA256_KEY] == base_sha
+    info = gguf_io.check_model(merged, architecture="llama")
+    assert info.metadata["loco.merge.adapters"] == ["tiny-merged"]
+    adapter = load(reg).adapter("tiny-merged")
+    assert adapter.type == "merged-gguf" and adapter.sha256 == data.file_sha256(merged)
+    assert adapter.merge == {
+        "base_model": "SmolLM2-135M-Instruct", "base_sha256": base_sha, "output_type": "F16",
+        "merged_from": [{"name": "tiny-merged", "sha256": data.file_sha256(lora), "scale": 1.0}],
+    }
+    assert CliRunner().invoke(main, ["adapters", "validate", "--registry", str(reg)]).exit_code == 0

@@ -235,6 +235,13 @@ def run(
         "loco.training.dataset_sha256": plan.dataset.sha256,
         "loco.training.steps": outcome.steps,
     }
+    base_sha256 = None
+    if plan.source.gguf is not None:  # the GGUF the adapter runs on: `loco adapters merge` checks it
+        from ..checksums import sha256_file
+        from ..merge import BASE_SHA256_KEY
+
+        base_sha256 = sha256_file(plan.source.gguf)
+        gguf_meta[BASE_SHA256_KEY] = base_sha256
     export.write_adapter(
         plan.adapter_path, tensors, arch=loaded.arch, alpha=req.settings.alpha, name=req.name, metadata=gguf_meta,
         dtype=req.adapter_dtype,
@@ -248,6 +255,8 @@ def run(
         note(f"Writing the merged model {plan.merged_path} ...")
         export.merge_gguf(plan.source.gguf, tensors, alpha=req.settings.alpha, out=plan.merged_path, name=req.name)
         files.append(_file_entry(plan.merged_path, "merged-gguf", base_dir))
+        merge_record = {"base_model": plan.source.name, "base_sha256": base_sha256, "output_type": "F16",
+                       "merged_from": [{"name": req.name, "sha256": files[0]["sha256"], "scale": 1.0}]}
 
     budgeted = req.settings.max_minutes is not None
     reproduce_steps = outcome.planned_steps if budgeted else None
@@ -317,6 +326,8 @@ def run(
             f"The time budget ended the run at step {outcome.steps} of the {outcome.planned_steps} planned "
             "(the machine was slower than measured at the start)."
         )
+    if plan.merged_path is not None:
+        record["merge"] = merge_record
     record["wall_seconds"] = round(time.monotonic() - t0, 1)
     md_path, json_path = log_mod.write(plan.out_dir, record)
     if req.register and plan.registry_path is not None:
@@ -387,4 +398,6 @@ def register(req: TrainRequest, plan: _Plan, record: dict[str, Any], log_path: P
         if req.system:
             entry["system"] = req.system
         entry["training"] = training
+        if merged and record.get("merge"):
+            entry["merge"] = record["merge"]
         adapters[req.name] = entry
