@@ -572,7 +572,7 @@ def merge_adapters(
             "type": "merged-gguf",
             "gguf_path": _relative(target, reg_path.parent),
             "sha256": digest,
-            "description": f"{mix} merged into {reg.base.name} ({result.describe()}).",
+            "description": f"{mix} merged into {reg.base.name}: {result.describe()}.",
             "semester": current_semester(),
             "tags": [domain, "merged"],
         }

@@ -316,6 +316,25 @@ def test_cli_merge_on_a_registry_base_records_provenance(tiny, tmp_path):
     assert (tmp_path / "adapters" / "taken" / "taken.gguf").read_text() == "keep"
 
 
+def test_bench_merge_reports_memory_beside_the_budget(tiny, tmp_path):
+    import json
+
+    reg_path = tmp_path / "registry.yaml"
+    reg_path.write_text(textwrap.dedent(f"""\
+        base_model: {{name: tiny, gguf: "{tiny['base']}", architecture: llama}}
+        adapters:
+          one: {{domain: math, type: lora-gguf, gguf_path: "{tiny['dir'] / 'one.gguf'}"}}
+        """))
+    res = CliRunner().invoke(main, ["bench", "merge", "--registry", str(reg_path), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert report["adapter"] == "one" and report["largest_tensor"]["name"] in gguf_io.read_info(tiny["base"]).tensors
+    assert report["peak_rss_mb"] >= report["process_mb"] > 0
+    assert report["budget_mb"] == pytest.approx(report["process_mb"] + 2 * report["largest_tensor"]["mb"])
+    assert report["ok"] == (report["peak_rss_mb"] <= report["budget_mb"])
+    assert report["base_size_mb"] == pytest.approx(tiny["base"].stat().st_size / 2**20)
+
+
 # --------------------------------------------------------------------------- the shipped LoRAs, real inference
 
 SHIPPED = sorted(REPO.glob("adapters/*/*.gguf"))

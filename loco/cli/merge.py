@@ -80,7 +80,7 @@ def merge_cmd(sources: tuple[str, ...], new_name: str, output: str, domain: str 
         if output == "same" and dst != src:
             click.echo(f"  {src} tensors written as {dst}: the gguf package cannot quantise to {src}.")
     click.echo(f"registered {result['name']} ({entry['domain']}, merged-gguf, inactive) in {result['registry']}")
-    note(f"Run `loco register {result['name']}` to create its Ollama model loco-{result['name']}, "
+    note(f"Run `loco register` to create its Ollama model loco-{result['name']}, "
          f"or `loco ask --adapter {result['name']}` to try it on the embedded engine.")
 
 
