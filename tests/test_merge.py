@@ -348,6 +348,9 @@ PROMPTS = [
     "Rewrite politely: give me the report now.", "What is the square root of 81?", "Describe the sea in two sentences.",
     "Sara reads 10 pages a day. How many pages in a week?", "Give three tips for studying.",
 ]
+#: The issue's threshold. Where the two paths differed in our runs it was a near tie: base + LoRA's best token
+#: led the runner-up by 0.17 while the two paths' logits differ by up to about 0.6 (the embedded engine adds the
+#: LoRA in float32 beside the Q4_1 product; the merged model computes one F16 or Q8_0 product).
 AGREE = 19
 
 
@@ -492,6 +495,29 @@ def test_merge_registers_an_inactive_merged_adapter_with_provenance(shipped):
     plan = register.plan(mix, reg)
     assert plan.fields["files"] == {"mix-f16.gguf": f"sha256:{mix.sha256}"}
     assert "adapters" not in plan.fields and "from_" not in plan.fields
+
+
+def test_untouched_tensors_of_the_real_merge_are_the_base_bytes(shipped):
+    """On the 135M model too: every tensor the LoRA leaves alone is the base's bytes (offsets from
+    loco.gguf_io, whose reading tests/test_gguf_io.py compares with gguf.GGUFReader)."""
+    from loco.backends.embedded import default_model_path
+
+    merged_path = shipped["dir"] / "adapters" / "single-q8" / "single-q8.gguf"
+    base, merged = gguf_io.read_info(default_model_path()), gguf_io.read_info(merged_path)
+    lora = gguf_io.read_info(shipped["files"][0])
+    touched = set(gguf_io.lora_pairs(lora))
+    assert list(merged.tensors) == list(base.tensors)
+    with open(base.path, "rb") as b, open(merged.path, "rb") as m:
+        for name, t in base.tensors.items():
+            u = merged.tensors[name]
+            assert u.shape == t.shape
+            if name in touched:
+                assert (u.type_name, t.type_name) == ("Q8_0", "Q4_1")
+                continue
+            b.seek(t.offset)
+            m.seek(u.offset)
+            assert u.type_name == t.type_name and m.read(u.n_bytes) == b.read(t.n_bytes), name
+    assert touched and len(touched) < len(base.tensors)
 
 
 @pytest.mark.parametrize(
