@@ -81,7 +81,7 @@ def router() -> None:
 
 
 @router.command("train")
-@click.option("--train", "train_path", type=click.Path(dir_okay=False), default=None, help="Labelled training JSONL (default: evals/router/train.jsonl).")
+@click.option("--train", "train_path", type=click.Path(dir_okay=False), multiple=True, help="Labelled training JSONL, repeatable (default: evals/router/train.jsonl and every evals/router/train-*.jsonl).")
 @click.option("--test", "test_path", type=click.Path(dir_okay=False), default=None, help="Labelled test JSONL scored after training (default: evals/router/test.jsonl when present).")
 @click.option("--no-test", is_flag=True, help="Do not score a test file.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, envvar="LOCO_ROUTER_MODEL", help="Model file to write (default: evals/router/model.json; env LOCO_ROUTER_MODEL).")
@@ -115,7 +115,7 @@ def train_cmd(train_path, test_path, no_test, out_path, extra, extra_weight, see
         kwargs["C"] = C
     if folds is not None:
         kwargs["folds"] = folds
-    report = training.train(train_path, test_path, out_path, extra=list(extra), seed=seed, extra_weight=extra_weight, progress=say, **kwargs)
+    report = training.train(list(train_path) or None, test_path, out_path, extra=list(extra), seed=seed, extra_weight=extra_weight, progress=say, **kwargs)
     if as_json:
         emit_json(report.to_dict())
         return

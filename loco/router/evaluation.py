@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..checksums import sha256_file
@@ -148,4 +149,86 @@ def evaluate(router: Router, path: str | os.PathLike, *, archive: bool = True) -
         archive_result(result, router, path)
     return result
 
-__all__ = ["read_labelled", "ece", "metrics", "evaluate", "archive_result", "router_hash"]
+__all__ = ["read_labelled", "ece", "metrics", "evaluate", "archive_result", "router_hash", "OOD_CHECKS", "OodCheck", "evaluate_ood", "ood_queries", "shared_data_dir"]
+
+
+# --------------------------------------------------------------------------- out-of-distribution checks
+
+SHARED_DATA_ENV = "LOCO_SHARED_DATA"
+GSM8K_SAMPLE = 500
+GSM8K_SEED = 15
+
+
+@dataclass(frozen=True)
+class OodCheck:
+    """One out-of-distribution check: a JSONL file read where it lies, one text field, one expected class."""
+
+    name: str
+    relpath: str
+    field: str
+    domain: str
+    sample: int | None = None  # a seeded sample of this many lines; None = every line
+    seed: int = 0
+
+
+#: The two checks of the router: word problems must go to math, programming tasks to code.
+OOD_CHECKS = (
+    OodCheck("gsm8k-train-sample", "gsm8k/train.jsonl", "question", "math", GSM8K_SAMPLE, GSM8K_SEED),
+    OodCheck("mbpp-train", "mbpp/train.jsonl", "text", "code"),
+)
+
+
+def shared_data_dir() -> Path:
+    """``LOCO_SHARED_DATA`` if set, else ``<repository>/../shared/data`` (read in place, never copied)."""
+    env = os.environ.get(SHARED_DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def ood_queries(check: OodCheck, root: Path | None = None) -> list[str]:
+    """The queries of ``check`` (a seeded sample when it has one); DataError when the file is absent."""
+    import random
+
+    path = (root or shared_data_dir()) / check.relpath
+    if not path.is_file():
+        raise DataError(f"{path} does not exist, so the {check.name} check cannot run.",
+                        hint=f"Put the data set beside the repository (../shared/data) or set {SHARED_DATA_ENV}.")
+    texts = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line).get(check.field)
+        except (ValueError, AttributeError):
+            raise DataError(f"{path}, line {lineno}: not a JSON object.") from None
+        if isinstance(value, str) and value.strip():
+            texts.append(value)
+    if check.sample is not None and check.sample < len(texts):
+        texts = random.Random(check.seed).sample(texts, check.sample)
+    return texts
+
+
+def evaluate_ood(router: Router, check: OodCheck, root: Path | None = None) -> dict[str, Any]:
+    """Recall of the expected class on one check: ``{"name", "path", "sha256", "n", "expected", "recall",
+    "abstain_rate", "routed": {class: count}}`` (the top class counts; abstentions are reported apart)."""
+    path = (root or shared_data_dir()) / check.relpath
+    queries = ood_queries(check, root)
+    routings = [router.route(q) for q in queries]
+    routed: dict[str, int] = {}
+    for r in routings:
+        routed[_label(r.domain)] = routed.get(_label(r.domain), 0) + 1
+    n = len(routings)
+    return {
+        "name": check.name,
+        "path": str(path),
+        "sha256": sha256_file(path),
+        "field": check.field,
+        "sample": check.sample,
+        "seed": check.seed if check.sample is not None else None,
+        "n": n,
+        "expected": check.domain,
+        "recall": round(routed.get(check.domain, 0) / n, 4) if n else 0.0,
+        "abstain_rate": round(sum(r.abstained for r in routings) / n, 4) if n else 0.0,
+        "routed": dict(sorted(routed.items(), key=lambda kv: -kv[1])),
+    }

@@ -321,8 +321,23 @@ def _display_path(path: Path) -> str:
 
 
 def default_train_path() -> Path:
-    """The training file shipped in the repository: ``evals/router/train.jsonl``."""
+    """The first training file shipped in the repository: ``evals/router/train.jsonl``."""
     return Path(__file__).resolve().parents[2] / "evals" / "router" / "train.jsonl"
+
+
+def default_train_paths() -> list[Path]:
+    """Every training file shipped in the repository: ``train.jsonl``, then ``train-*.jsonl`` by name."""
+    first = default_train_path()
+    return [first] + sorted(first.parent.glob("train-*.jsonl"))
+
+
+def _train_paths(value: "str | os.PathLike | Sequence[str | os.PathLike] | None") -> list[Path]:
+    if value is None:
+        return default_train_paths()
+    if isinstance(value, (str, os.PathLike)):
+        return [Path(value)]
+    paths = [Path(v) for v in value]
+    return paths or default_train_paths()
 
 
 def default_test_path() -> Path:
@@ -331,11 +346,13 @@ def default_test_path() -> Path:
 
 
 def reproduce_command(extra: Sequence[ExtraSource], *, seed: int, C: float, extra_weight: float, folds: int,
-                      train_path: Path | None = None, test_path: Path | None = None) -> str:
+                      train_path: "Path | Sequence[Path] | None" = None, test_path: Path | None = None) -> str:
     """The ``loco router train`` command line that makes the same model."""
     args = ["loco", "router", "train"]
-    if train_path is not None and train_path.resolve() != default_train_path().resolve():
-        args += ["--train", _display_path(train_path)]
+    paths = _train_paths(train_path)
+    if [p.resolve() for p in paths] != [p.resolve() for p in default_train_paths()]:
+        for p in paths:
+            args += ["--train", _display_path(p)]
     if test_path is None:
         args += ["--no-test"]
     elif test_path.resolve() != default_test_path().resolve():
@@ -384,7 +401,7 @@ def train(
 
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    train_path = Path(train_path) if train_path is not None else default_train_path()
+    train_paths = _train_paths(train_path)
     test_path = Path(test_path) if test_path is not None else None
     out_path = Path(out_path) if out_path is not None else tfidf.default_model_path()
     sources = [e if isinstance(e, ExtraSource) else ExtraSource.parse(e) for e in extra]
@@ -393,12 +410,18 @@ def train(
     if extra_weight <= 0:
         raise InvalidInput("The extra data weight must be positive.", hint="Pass --extra-weight 1.")
 
-    say(f"reading {train_path}")
-    rows = read_labelled(train_path)
-    texts = [q for q, _ in rows]
-    labels = [d or NONE_CLASS for _, d in rows]
-    data_record = [{"role": "train", "path": _display_path(train_path), "sha256": sha256_file(train_path), "n": len(rows),
-                    "per_domain": {c: labels.count(c) for c in sorted(set(labels))}}]
+    texts: list[str] = []
+    labels: list[str] = []
+    data_record: list[dict[str, Any]] = []
+    for path in train_paths:
+        say(f"reading {path}")
+        rows = read_labelled(path)
+        got = [d or NONE_CLASS for _, d in rows]
+        texts += [q for q, _ in rows]
+        labels += got
+        data_record.append({"role": "train", "path": _display_path(path), "sha256": sha256_file(path), "n": len(rows),
+                            "per_domain": {c: got.count(c) for c in sorted(set(got))}})
+    train_path = train_paths[0]
     extra_texts: list[str] = []
     extra_labels: list[str] = []
     for src in sources:
@@ -481,7 +504,7 @@ def train(
 
     metadata = {
         "trained_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_path, test_path=test_path),
+        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_paths, test_path=test_path),
         "data": data_record,
         "recipe": {
             "word": {"ngram_range": list(WORD_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "word_text"},
