@@ -50,7 +50,9 @@ from ..errors import RouterError
 from .base import NONE_CLASS, Routing
 
 FORMAT = "loco-router-tfidf"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Model format versions this loco reads (1 has no instruction block).
+READS_VERSIONS = (1, 2)
 MODEL_ENV = "LOCO_ROUTER_MODEL"
 MODEL_RELPATH = Path("evals") / "router" / "model.json"
 #: Queries at least this long are routed with numpy even when it is not imported yet.
@@ -98,6 +100,41 @@ def length_markers(text: str) -> list[str]:
 def word_text(text: str) -> str:
     """The text the word vectorizer sees: :func:`normalise` plus :func:`length_markers`."""
     return normalise(text) + " " + " ".join(length_markers(text))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+#: Words kept from each end of the query for the instruction block.
+CUE_WORDS = 16
+#: A query at least this long, or with a blank line, carries a pasted text.
+PASSAGE_FROM = 300
+
+
+def instruction_text(text: str) -> str:
+    """What the instruction block sees: the query's first and last sentences, marked, plus its shape.
+
+    A request usually sits before or after any pasted text ("Summarise
+    this: ...", "... What is the tone here?"), and a word problem ends with its
+    question. The first sentence's words come prefixed ``b_`` and the last's
+    ``e_`` (at most ``CUE_WORDS`` words each, digits folded to ``0``), so this
+    block weighs the same for a one-line question and a pasted article: a long
+    passage alone no longer decides the class. Marker tokens say whether the
+    query ends with a question mark, and whether it carries a pasted text.
+    """
+    stripped = text.strip()
+    parts = [p for p in _SENTENCE_END.split(stripped) if p.strip()]
+    if not parts:
+        return ""
+    first = _TOKEN_RE.findall(normalise(parts[0]))[:CUE_WORDS]
+    last = _TOKEN_RE.findall(normalise(parts[-1]))[-CUE_WORDS:] if len(parts) > 1 else []
+    out = ["b_" + t for t in first]
+    out.append("__mid__")
+    out += ["e_" + t for t in last]
+    if stripped.endswith("?"):
+        out.append("__qend__")
+    if len(stripped) >= PASSAGE_FROM or "\n\n" in stripped:
+        out.append("__passage__")
+    out.append(f"__parts_{min(len(parts), 6)}__")
+    return " ".join(out)
 
 
 def word_ngrams(text: str, ngram_range: Sequence[int] = (1, 2)) -> list[str]:
@@ -330,7 +367,7 @@ def read_model(path: str | os.PathLike) -> dict[str, Any]:
         raise RouterError(f"Cannot read the tfidf router model {path}: {exc}.", hint=TRAIN_HINT) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise RouterError(f"{path} is not a loco tfidf router model.", hint=TRAIN_HINT)
-    if doc.get("format_version") != FORMAT_VERSION:
+    if doc.get("format_version") not in READS_VERSIONS:
         raise RouterError(
             f"{path} has model format version {doc.get('format_version')}, this loco reads {FORMAT_VERSION}.",
             hint=TRAIN_HINT,
@@ -395,7 +432,7 @@ class TfidfRouter:
     def _load(self, doc: dict[str, Any]) -> None:
         self.metadata: dict[str, Any] = doc.get("metadata", {})
         self.classes: list[str] = [str(c) for c in doc["classes"]]
-        word, char = doc["word"], doc["char"]
+        word, char, cue = doc["word"], doc["char"], doc.get("cue")
         self.word_range = tuple(int(x) for x in word["ngram_range"])
         self.char_range = tuple(int(x) for x in char["ngram_range"])
         if word.get("token_pattern") != TOKEN_PATTERN or word.get("preprocessor") != "word_text":
@@ -404,24 +441,43 @@ class TfidfRouter:
             1 <= self.char_range[0] <= 3 and self.char_range[0] <= self.char_range[1] <= _MAX_CHAR_N
         ):
             raise ValueError("character features made differently from this version of loco")
+        if cue is not None and (cue.get("token_pattern") != TOKEN_PATTERN or cue.get("preprocessor") != "instruction_text"):
+            raise ValueError("instruction features made differently from this version of loco")
         k = len(self.classes)
         self.word_vocab: dict[str, int] = {g: i for i, g in enumerate(word["vocabulary"])}
         self.char_vocab: dict[str, int] = {g: i for i, g in enumerate(char["vocabulary"])}
-        n_word, n_char = len(self.word_vocab), len(self.char_vocab)
+        self.cue_vocab: dict[str, int] = {g: i for i, g in enumerate(cue["vocabulary"])} if cue else {}
+        self.cue_range = tuple(int(x) for x in cue["ngram_range"]) if cue else (1, 1)
+        n_word, n_char, n_cue = len(self.word_vocab), len(self.char_vocab), len(self.cue_vocab)
         self._word_idf, self._word_idf_raw, _ = _doubles(word["idf"])
         self._char_idf, self._char_idf_raw, _ = _doubles(char["idf"])
+        self._cue_idf = _doubles(cue["idf"])[0] if cue else array("d")
         coef, self._coef_raw, shape = _doubles(doc["coef"])  # (features, classes), row-major
-        if shape != [n_word + n_char, k] or len(self._word_idf) != n_word or len(self._char_idf) != n_char:
-            raise ValueError(f"coefficients of shape {shape} for {n_word} + {n_char} features and {k} classes")
+        if shape != [n_word + n_char + n_cue, k] or len(self._word_idf) != n_word or len(self._char_idf) != n_char or len(self._cue_idf) != n_cue:
+            raise ValueError(f"coefficients of shape {shape} for {n_word} + {n_char} + {n_cue} features and {k} classes")
         # One array per class and block, so a logit is a sum over (column, value) pairs.
         self._word_w = [coef[c : n_word * k : k] for c in range(k)]
-        self._char_w = [coef[n_word * k + c :: k] for c in range(k)]
+        self._char_w = [coef[n_word * k + c : (n_word + n_char) * k : k] for c in range(k)]
+        self._cue_w = [coef[(n_word + n_char) * k + c :: k] for c in range(k)]
         self.intercept = [float(x) for x in doc["intercept"]]
         if len(self.intercept) != k:
             raise ValueError("one intercept per class is needed")
         self.temperature = float(doc["temperature"])
         if not self.temperature > 0:
             raise ValueError("the temperature must be positive")
+
+    def _cue_logits(self, query: str) -> list[float]:
+        """The instruction block's contribution to each logit (zeros without that block)."""
+        if not self.cue_vocab:
+            return [0.0] * len(self.classes)
+        tokens = _TOKEN_RE.findall(instruction_text(query))
+        lo, hi = self.cue_range
+        grams: list[str] = []
+        for n in range(lo, hi + 1):
+            grams.extend(tokens) if n == 1 else grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        counts = Counter(map(self.cue_vocab.get, grams))
+        counts.pop(None, None)
+        return self._block_py(counts, self._cue_idf, self._cue_w)
 
     @property
     def model_hash(self) -> str:
@@ -447,7 +503,7 @@ class TfidfRouter:
         counts = Counter(map(self.char_vocab.get, char_wb_ngrams(query, self.char_range)))
         counts.pop(None, None)
         char = self._block_py(counts, self._char_idf, self._char_w)
-        return [a + b + c for a, b, c in zip(word, char, self.intercept)]
+        return [a + b + c + d for a, b, c, d in zip(word, char, self._cue_logits(query), self.intercept)]
 
     # ---- numpy engine
 
@@ -461,7 +517,7 @@ class TfidfRouter:
                 "word_idf": np.frombuffer(self._word_idf_raw, dtype="<f8"),
                 "char_idf": np.frombuffer(self._char_idf_raw, dtype="<f8"),
                 "word_w": coef[:n_word],
-                "char_w": coef[n_word:],
+                "char_w": coef[n_word : n_word + len(self.char_vocab)],
                 "intercept": np.array(self.intercept, dtype=np.float64),
                 "pairs": self._bigram_pairs(),
             }
@@ -519,7 +575,7 @@ class TfidfRouter:
             cols = cols[known]
             vals = (np.log(tf[known]) + 1.0) * parts["char_idf"][cols]
             out += (vals / np.sqrt(vals @ vals)) @ parts["char_w"][cols]
-        return out
+        return out + np.array(self._cue_logits(query))
 
     # ---- public
 
@@ -574,6 +630,7 @@ __all__ = [
     "read_model",
     "normalise",
     "word_text",
+    "instruction_text",
     "word_ngrams",
     "char_wb_ngrams",
     "char_wb_hashes",

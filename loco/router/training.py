@@ -44,6 +44,7 @@ DEFAULT_C = 100.0
 DEFAULT_FOLDS = 5
 WORD_RANGE = (1, 2)
 CHAR_RANGE = (1, 4)
+CUE_RANGE = (1, 2)
 MIN_DF = 2
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(0, 19))  # 0.00 .. 0.90
 MARGINS = tuple(round(0.05 * i, 2) for i in range(0, 11))  # 0.00 .. 0.50
@@ -137,12 +138,13 @@ def make_pipeline(C: float = DEFAULT_C, min_df: int = MIN_DF):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from .tfidf import TOKEN_PATTERN, normalise, word_text
+    from .tfidf import TOKEN_PATTERN, instruction_text, normalise, word_text
 
     features = FeatureUnion(
         [
             ("word", TfidfVectorizer(preprocessor=word_text, token_pattern=TOKEN_PATTERN, ngram_range=WORD_RANGE, sublinear_tf=True, min_df=min_df)),
             ("char", TfidfVectorizer(analyzer="char_wb", preprocessor=normalise, ngram_range=CHAR_RANGE, sublinear_tf=True, min_df=min_df)),
+            ("cue", TfidfVectorizer(preprocessor=instruction_text, token_pattern=TOKEN_PATTERN, ngram_range=CUE_RANGE, sublinear_tf=True, min_df=min_df)),
         ]
     )
     return Pipeline([("features", features), ("clf", LogisticRegression(C=C, max_iter=5000))])
@@ -214,6 +216,7 @@ def export(pipeline, *, temperature: float, threshold: float, margin: float, met
 
     word = pipeline.named_steps["features"].transformer_list[0][1]
     char = pipeline.named_steps["features"].transformer_list[1][1]
+    cue = pipeline.named_steps["features"].transformer_list[2][1]
     clf = pipeline.named_steps["clf"]
 
     def vocab_list(vec) -> list[str]:
@@ -254,6 +257,14 @@ def export(pipeline, *, temperature: float, threshold: float, margin: float, met
             "sublinear_tf": True,
             "vocabulary": char_vocab,
             "idf": pack_array(char.idf_.astype(np.float64)),
+        },
+        "cue": {
+            "preprocessor": "instruction_text",
+            "token_pattern": TOKEN_PATTERN,
+            "ngram_range": list(cue.ngram_range),
+            "sublinear_tf": True,
+            "vocabulary": vocab_list(cue),
+            "idf": pack_array(cue.idf_.astype(np.float64)),
         },
         "coef": pack_array(np.asarray(coef, dtype=np.float64).T),  # (features, classes)
     }
@@ -509,6 +520,7 @@ def train(
         "recipe": {
             "word": {"ngram_range": list(WORD_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "word_text"},
             "char": {"analyzer": "char_wb", "ngram_range": list(CHAR_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "normalise"},
+            "cue": {"ngram_range": list(CUE_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "instruction_text"},
             "classifier": {"kind": "LogisticRegression", "C": C, "solver": "lbfgs"},
             "calibration": "temperature scaling on cross-validated logits",
             "abstention": "threshold and margin maximising cross-validated routing accuracy",
@@ -542,7 +554,7 @@ def train(
         say(f"scoring {test_path}")
         test_result = evaluate(router, test_path, archive=archive)
 
-    n_features = len(doc["word"]["vocabulary"]) + len(doc["char"]["vocabulary"])
+    n_features = len(doc["word"]["vocabulary"]) + len(doc["char"]["vocabulary"]) + len(doc["cue"]["vocabulary"])
     return TrainReport(
         model_path=str(out_path),
         model_sha256=router.model_hash,
