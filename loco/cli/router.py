@@ -90,8 +90,11 @@ def router() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the cross-validation folds and extra-data sampling.")
 @click.option("--C", "C", type=click.FloatRange(min=0, min_open=True), default=None, help="Inverse regularisation of the logistic regression (default 100).")
 @click.option("--folds", type=click.IntRange(min=2), default=None, help="Cross-validation folds for calibration and abstention (default 5).")
+@click.option("--no-library", is_flag=True, help="Do not draw instructions from the registry's adapters' training files.")
+@click.option("--library-per-domain", type=click.IntRange(min=1), default=None, help="At most this many library instructions per domain (default 80).")
+@registry_option
 @json_option
-def train_cmd(train_path, test_path, no_test, out_path, extra, extra_weight, seed, C, folds, as_json):
+def train_cmd(train_path, test_path, no_test, out_path, extra, extra_weight, seed, C, folds, no_library, library_per_domain, registry_path, as_json):
     """Fit the tfidf router, write its model file and score the test file.
 
     \b
@@ -115,12 +118,19 @@ def train_cmd(train_path, test_path, no_test, out_path, extra, extra_weight, see
         kwargs["C"] = C
     if folds is not None:
         kwargs["folds"] = folds
-    report = training.train(list(train_path) or None, test_path, out_path, extra=list(extra), seed=seed, extra_weight=extra_weight, progress=say, **kwargs)
+    library = None if no_library else _registry_or_none(registry_path, needed=registry_path is not None)
+    report = training.train(list(train_path) or None, test_path, out_path, extra=list(extra), seed=seed, extra_weight=extra_weight,
+                            library=library, library_per_domain=library_per_domain, progress=say, **kwargs)
     if as_json:
         emit_json(report.to_dict())
         return
     click.echo(f"wrote {report.model_path} ({report.features} features, classes: {', '.join(report.classes)})")
     click.echo(f"trained on {report.n_train} labelled queries" + (f" + {report.n_extra} extra" if report.n_extra else "") + f" in {report.seconds:.0f} s")
+    for src in report.library:
+        if src["drawn"]:
+            click.echo(f"library   {src['adapter']} ({src['domain']}): {src.get('available', 0)} instructions in {src['path']}, {src.get('domain_sample', 0)} drawn for the domain")
+        else:
+            click.echo(f"library   {src['adapter']} ({src['domain']}): skipped, {src['reason']}")
     if report.n_excluded_test_overlap:
         click.echo(f"left out {report.n_excluded_test_overlap} training queries that also appear in the test file")
     click.echo(

@@ -315,6 +315,8 @@ class TrainReport:
     data: list[dict[str, Any]] = field(default_factory=list)
     command: str = ""
     test: dict[str, Any] | None = None
+    n_library: int = 0
+    library: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -357,9 +359,17 @@ def default_test_path() -> Path:
 
 
 def reproduce_command(extra: Sequence[ExtraSource], *, seed: int, C: float, extra_weight: float, folds: int,
-                      train_path: "Path | Sequence[Path] | None" = None, test_path: Path | None = None) -> str:
+                      train_path: "Path | Sequence[Path] | None" = None, test_path: Path | None = None,
+                      library: Any = None, library_per_domain: int | None = None) -> str:
     """The ``loco router train`` command line that makes the same model."""
     args = ["loco", "router", "train"]
+    if library is None:
+        args += ["--no-library"]
+    else:
+        if Path(library.path).resolve() != (Path(__file__).resolve().parents[2] / "registry.yaml"):
+            args += ["--registry", _display_path(Path(library.path))]
+        if library_per_domain:
+            args += ["--library-per-domain", str(library_per_domain)]
     paths = _train_paths(train_path)
     if [p.resolve() for p in paths] != [p.resolve() for p in default_train_paths()]:
         for p in paths:
@@ -393,6 +403,8 @@ def train(
     extra_weight: float = 1.0,
     archive: bool = True,
     drop_test_overlap: bool = True,
+    library: Any = None,
+    library_per_domain: int | None = None,
     progress: Progress | None = None,
 ) -> TrainReport:
     """Fit the tfidf router on ``train_path`` (+ ``extra``), write it to ``out_path``, score ``test_path``.
@@ -402,8 +414,11 @@ def train(
     sources are ``ExtraSource`` objects or ``PATH:DOMAIN:FIELD[:LIMIT]``
     strings. Training queries that also appear in ``test_path`` (case and
     spacing ignored) are left out and counted in the report
-    (``drop_test_overlap=False`` raises DataError instead). Raises DataError
-    on bad data, RouterError when training fails.
+    (``drop_test_overlap=False`` raises DataError instead). ``library`` (a
+    Registry) adds instructions drawn from its adapters' training files
+    (:func:`loco.router.library.draw`); like extra data they join every
+    training fold and are never scored. Raises DataError on bad data,
+    RouterError when training fails.
     """
     import numpy as np
 
@@ -441,6 +456,20 @@ def train(
         extra_labels += [src.domain or NONE_CLASS] * len(got)
         data_record.append({"role": "extra", "path": _display_path(src.path), "sha256": sha256_file(src.path), "n": len(got),
                             "domain": src.domain, "field": src.field, "limit": src.limit, "weight": extra_weight})
+
+    library_sources: list[dict[str, Any]] = []
+    n_library = 0
+    if library is not None:
+        from .library import PER_DOMAIN, draw
+
+        say("drawing instructions from the library's adapters' training files")
+        drawn = draw(library, per_domain=library_per_domain or PER_DOMAIN, seed=seed, exclude=[p for p in (test_path,) if p is not None])
+        library_sources = drawn.sources
+        n_library = len(drawn.texts)
+        extra_texts += drawn.texts
+        extra_labels += drawn.labels
+        for rec in drawn.sources:
+            data_record.append({"role": "library", **rec})
 
     excluded = 0
     if test_path is not None:
@@ -515,7 +544,8 @@ def train(
 
     metadata = {
         "trained_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_paths, test_path=test_path),
+        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_paths, test_path=test_path,
+                                     library=library, library_per_domain=library_per_domain),
         "data": data_record,
         "recipe": {
             "word": {"ngram_range": list(WORD_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "word_text"},
@@ -574,6 +604,8 @@ def train(
         data=data_record,
         command=metadata["command"],
         test=test_result,
+        n_library=n_library,
+        library=library_sources,
     )
 
 
