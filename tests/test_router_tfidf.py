@@ -183,7 +183,7 @@ def test_train_writes_a_reproducible_numpy_model(tiny_train, tmp_path):
     assert report.classes == ["code", "math", "none"]
     assert report.n_train == 30 and report.n_extra == 5
     assert 0.0 <= report.threshold <= 0.9 and 0.0 <= report.margin <= 0.5
-    assert report.test["n"] == 3 and set(report.test) == {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "ece"}
+    assert report.test["n"] == 3 and set(report.test) == {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "decision_accuracy", "ece"}
     meta = json.loads(out.read_text())["metadata"]
     assert meta["command"].startswith("loco router train --train ")
     assert "--extra" in meta["command"] and ":math:question:5" in meta["command"]

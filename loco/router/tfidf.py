@@ -606,13 +606,18 @@ class TfidfRouter:
         top = self.classes[order[0]]
         confidence = p[order[0]]
         second = p[order[1]] if len(p) > 1 else 0.0
-        abstained = confidence < self.threshold or (confidence - second) < self.margin
+        reason = None
+        if confidence < self.threshold:
+            reason = f"confidence {confidence:.2f} is below the threshold {self.threshold:.2f}"
+        elif (confidence - second) < self.margin:
+            reason = f"the top two classes are within {confidence - second:.2f} of each other (margin {self.margin:.2f})"
         return Routing(
             domain=None if top == NONE_CLASS else top,
             confidence=confidence,
             scores=dict(zip(self.classes, p)),
-            abstained=bool(abstained),
+            abstained=reason is not None,
             router=self.name,
+            reason=reason,
         )
 
     @classmethod

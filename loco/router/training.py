@@ -317,6 +317,7 @@ class TrainReport:
     test: dict[str, Any] | None = None
     n_library: int = 0
     library: list[dict[str, Any]] = field(default_factory=list)
+    abstention: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -363,13 +364,6 @@ def reproduce_command(extra: Sequence[ExtraSource], *, seed: int, C: float, extr
                       library: Any = None, library_per_domain: int | None = None) -> str:
     """The ``loco router train`` command line that makes the same model."""
     args = ["loco", "router", "train"]
-    if library is None:
-        args += ["--no-library"]
-    else:
-        if Path(library.path).resolve() != (Path(__file__).resolve().parents[2] / "registry.yaml"):
-            args += ["--registry", _display_path(Path(library.path))]
-        if library_per_domain:
-            args += ["--library-per-domain", str(library_per_domain)]
     paths = _train_paths(train_path)
     if [p.resolve() for p in paths] != [p.resolve() for p in default_train_paths()]:
         for p in paths:
@@ -378,6 +372,13 @@ def reproduce_command(extra: Sequence[ExtraSource], *, seed: int, C: float, extr
         args += ["--no-test"]
     elif test_path.resolve() != default_test_path().resolve():
         args += ["--test", _display_path(test_path)]
+    if library is None:
+        args += ["--no-library"]
+    else:
+        if Path(library.path).resolve() != (Path(__file__).resolve().parents[2] / "registry.yaml"):
+            args += ["--registry", _display_path(Path(library.path))]
+        if library_per_domain:
+            args += ["--library-per-domain", str(library_per_domain)]
     for e in extra:
         args += ["--extra", e.spec()]
     if extra and extra_weight != 1.0:
@@ -405,6 +406,7 @@ def train(
     drop_test_overlap: bool = True,
     library: Any = None,
     library_per_domain: int | None = None,
+    gains: "dict[str, Any] | None" = None,
     progress: Progress | None = None,
 ) -> TrainReport:
     """Fit the tfidf router on ``train_path`` (+ ``extra``), write it to ``out_path``, score ``test_path``.
@@ -417,7 +419,10 @@ def train(
     (``drop_test_overlap=False`` raises DataError instead). ``library`` (a
     Registry) adds instructions drawn from its adapters' training files
     (:func:`loco.router.library.draw`); like extra data they join every
-    training fold and are never scored. Raises DataError on bad data,
+    training fold and are never scored. ``gains`` (see
+    :func:`loco.router.gain.gain_table`) chooses the threshold and margin by
+    expected gain over the base model; without it they maximise held-out
+    routing accuracy. Raises DataError on bad data,
     RouterError when training fails.
     """
     import numpy as np
@@ -534,7 +539,20 @@ def train(
     top = probs.argmax(axis=1)
     cv_ece = ece(probs.max(axis=1).tolist(), (top == label_idx).tolist())
     plain_acc = float((top == label_idx).mean())
-    threshold, margin, cv_acc = choose_abstention(probs, labels, classes)
+    if gains is not None:
+        from . import gain as gain_mod
+
+        choice = gain_mod.choose(probs, labels, classes, gains)
+        threshold, margin = choice.threshold, choice.margin
+        cv_acc = plain_acc  # accuracy is of the top class; abstentions are reported apart
+        abstention = {"rule": "expected gain over the base model (recorded scores of the registry's active adapters)",
+                      **choice.to_dict(), "gains": {d: g.to_dict() for d, g in sorted(gains.items())}}
+        say("abstention: " + ("undetermined, no domain has a positive recorded gain: every query goes to the base model"
+                              if choice.undetermined else f"threshold {threshold:.2f}, margin {margin:.2f}, expected gain {choice.expected_gain:+.4f} per query"))
+    else:
+        threshold, margin, cv_acc = choose_abstention(probs, labels, classes)
+        abstention = {"rule": "routing accuracy with abstention counted as the base model (no registry gains given)",
+                      "threshold": threshold, "margin": margin}
 
     # 5: final fit on everything, export, check the export against scikit-learn.
     say("fitting the final model")
@@ -553,7 +571,7 @@ def train(
             "cue": {"ngram_range": list(CUE_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "instruction_text"},
             "classifier": {"kind": "LogisticRegression", "C": C, "solver": "lbfgs"},
             "calibration": "temperature scaling on cross-validated logits",
-            "abstention": "threshold and margin maximising cross-validated routing accuracy",
+            "abstention": abstention["rule"],
             "cv_folds": folds,
             "seed": seed,
             "extra_weight": extra_weight,
@@ -565,6 +583,7 @@ def train(
             "n": len(texts),
             "by_threshold": threshold_curve(probs, labels, classes),
         },
+        "abstention": abstention,
         "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
     }
     doc = export(pipe, temperature=temperature, threshold=threshold, margin=margin, metadata=metadata)
@@ -605,6 +624,7 @@ def train(
         command=metadata["command"],
         test=test_result,
         n_library=n_library,
+        abstention=abstention,
         library=library_sources,
     )
 
