@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compose_passages import LOGS, PASSAGES, SNIPPETS  # noqa: E402
+from compose_passages import LOGS, PASSAGE_QUESTIONS, PASSAGES, SNIPPETS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SEED = 15
@@ -150,6 +150,18 @@ NONE_CONTEXT = [
     "I've been offered a sabbatical of {a} months. I'd like to travel but I'm worried about how it looks on my CV. How do employers usually see career breaks?",
     "Last night I saw a very bright light moving slowly across the sky for about {a} minutes, with no blinking. What could it have been?",
     "I keep reading about the four-day work week. Which countries have tried it and what happened?",
+    "My son is {a} and has football {b} evenings a week, plus homework. He seems tired all the time. Should we drop one of his activities?",
+    "I work {a} hours a week and commute {b} hours a day. I'd like to start painting again. How do busy people find time for a hobby?",
+    "We have ${a},000 saved and two kids under {b}. Friends say we should buy a house now, others say keep renting. What should we think about?",
+    "My car has done {a}0,000 km and the garage quoted ${b}00 for new brakes. Is it normal for brakes to wear out at that age?",
+    "I sleep about {a} hours a night and wake up at 3 am almost every night. I drink one coffee at {b} pm. What could be going on?",
+    "Our town of {a},000 people is voting on a new wind farm of {b} turbines. What are the usual arguments for and against?",
+    "I have {a} weeks of holiday left and {b} days before the end of the year. Should I take it all at once or spread it out?",
+    "My {a}-year-old cat has started drinking a lot of water and lost {b} kg. Should I be worried?",
+    "I'm {a} and earn ${b}0,000 a year. Everyone says I should start a pension now. Why does starting early matter so much?",
+    "The recipe says to bake at {a}00 degrees for {b}0 minutes but my cake is always dry. What am I doing wrong?",
+    "We get about {a} parcels a week delivered and the driver leaves them outside in the rain. What are my options?",
+    "My team lead gives feedback only once a year, in a {b}-minute review. Is that normal in most companies?",
 ]
 
 WRITING_CONTEXT = [
@@ -284,13 +296,18 @@ def pasted_rows(rng: random.Random, per_class: int) -> list[dict]:
     guard = 0
     while any(len(v) < per_class for v in out.values()) and guard < 100000:
         guard += 1
-        text, mathq = rng.choice(PASSAGES)
+        index = rng.randrange(len(PASSAGES))
+        text, mathq = PASSAGES[index]
         cls = rng.choice(CLASSES)
         first = rng.random() < 0.5
         if cls == "summarisation":
             add(cls, paste(rng, rng.choice(SUMM_BEFORE), text, None) if first else paste(rng, None, text, rng.choice(SUMM_AFTER)))
         elif cls is None:
-            if rng.random() < 0.3:  # a log or snippet someone asks a general question about is rare; keep it to text
+            roll = rng.random()
+            if roll < 0.45:  # a question about this passage's content: a fact, a reason or an opinion, not a computation
+                q = rng.choice(PASSAGE_QUESTIONS[index])
+                add(cls, paste(rng, None, text, q) if rng.random() < 0.8 else paste(rng, q, text, None))
+            elif roll < 0.6:
                 add(cls, paste(rng, None, text, rng.choice(NONE_FACT)))
             else:
                 add(cls, paste(rng, rng.choice(NONE_BEFORE), text, None) if first else paste(rng, None, text, rng.choice(NONE_AFTER)))
@@ -365,7 +382,7 @@ TYPOS = [("the", "teh"), ("please", "plz"), ("you", "u"), ("what", "wat"), ("sum
 
 def mess(rng: random.Random, text: str) -> str:
     if rng.random() < 0.5:
-        for a, b in rng.sample(TYPOS, 2):
+        for a, b in rng.sample(TYPOS, 2):  # noqa: B007
             text = text.replace(a, b, 1)
     if rng.random() < 0.3:
         text = text.upper() if rng.random() < 0.2 else text.capitalize()

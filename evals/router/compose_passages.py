@@ -218,3 +218,31 @@ LOGS = [
     "panic: runtime error: index out of range [5] with length 5\n\ngoroutine 1 [running]:\nmain.main()\n\t/tmp/main.go:9 +0x1d",
     "ValueError: could not convert string to float: '1,234.50'",
 ]
+
+#: Questions about each passage (same order as PASSAGES) that ask for a fact, a reason or an opinion, not a computation.
+PASSAGE_QUESTIONS = [
+    ["Who is the branch manager?", "Why did one board member vote against the plan?", "Where does the money come from?"],
+    ["What caused the incident in week 6?", "Which service did the team migrate?", "What will they add next quarter?"],
+    ["What is coral bleaching, according to this?", "Can bleached coral recover?", "What are researchers doing about it?"],
+    ["Who should I ask if I need more crates?", "When does the new building open?", "Is the coffee free on the first morning?"],
+    ["What was the Great Stink?", "Whose plan did the government fund?", "Why did cholera outbreaks become rare?"],
+    ["Did the reviewer like the tent overall?", "What was the problem with the zip?", "Would this tent suit two people?"],
+    ["Who will ask the school about the hall?", "What were the complaints about?", "When is the next meeting?"],
+    ["When does the new timetable start?", "Why is the operator making these changes?", "Do weekend services change?"],
+    ["Why do teenagers find it hard to fall asleep early?", "What do critics of later start times say?", "Did grades improve?"],
+    ["What is the role Ms Patel applied for?", "What should she bring to the interview?", "Who signed the letter?"],
+    ["Why did the bakery raise its prices?", "What do they plan to test in May?", "Did many customers complain?"],
+    ["How do eruptions cool the planet?", "Which volcano erupted in 1991?", "Why can't eruptions offset global warming?"],
+    ["Which crash was fixed in this version?", "What happened to the legacy sync option?", "Is there a known issue?"],
+    ["Where did the grandmother grow up?", "What job did she do in Liverpool?", "Why did she keep a jar of soil?"],
+    ["Who will take part in the trial?", "How will the trial be judged?", "What do unions think of the plan?"],
+    ["What happens in the Calvin cycle?", "What limits the speed of photosynthesis?", "Where does the oxygen come from?"],
+    ["Who is presenting the churn analysis?", "Which role are they still hiring for?", "Is the mobile rewrite on time?"],
+    ["When is the heavy rain expected?", "Will Sunday be better?", "Which crossings may be cancelled?"],
+    ["Do I need my own laptop?", "Who sees the final projects?", "How is the final project done?"],
+    ["Why is the Atacama good for astronomy?", "Who were the Chinchorro people?", "Has it ever rained there?"],
+    ["What went wrong with the order?", "What did the agent offer?", "Was the customer satisfied in the end?"],
+    ["Where did the club ride to?", "Why did two riders turn back?", "Where is the lunch stop next month?"],
+    ["What are microplastics?", "Where have they been found?", "Why are they hard to study?"],
+    ["Which category went over budget and why?", "What do they want to cut next month?", "What is the holiday fund for?"],
+]

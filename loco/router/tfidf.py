@@ -7,7 +7,7 @@ the fitted scikit-learn pipeline computes:
 
 * word block: ``TfidfVectorizer(preprocessor=word_text, token_pattern=TOKEN_PATTERN,
   ngram_range=(1, 2), sublinear_tf=True)``;
-* character block: ``TfidfVectorizer(analyzer="char_wb", preprocessor=normalise,
+* character block: ``TfidfVectorizer(analyzer="char_wb", preprocessor=char_text,
   ngram_range=(1, 4), sublinear_tf=True)``;
 * the two blocks, each L2-normalised, side by side (``FeatureUnion``), then a
   multinomial logistic regression; its logits are divided by a temperature
@@ -95,6 +95,27 @@ def length_markers(text: str) -> list[str]:
     if "\n" in text:
         marks.append("__newline__")
     return marks
+
+
+#: The character block reads at most this many characters from each end of a longer query.
+CHAR_CLIP = 300
+
+
+def char_clip(text: str) -> str:
+    """The part of the query the character block reads: all of it, or its first and last ``CHAR_CLIP`` characters.
+
+    Character n-grams matter for the request and for short pasted code; in a
+    long pasted passage the middle only repeats what the word block already
+    counts, and reading it would cost most of the routing time.
+    """
+    if len(text) <= 2 * CHAR_CLIP:
+        return text
+    return text[:CHAR_CLIP] + " " + text[-CHAR_CLIP:]
+
+
+def char_text(text: str) -> str:
+    """What the character vectorizer sees: :func:`normalise` of :func:`char_clip`."""
+    return normalise(char_clip(text))
 
 
 def word_text(text: str) -> str:
@@ -437,7 +458,8 @@ class TfidfRouter:
         self.char_range = tuple(int(x) for x in char["ngram_range"])
         if word.get("token_pattern") != TOKEN_PATTERN or word.get("preprocessor") != "word_text":
             raise ValueError("word features made differently from this version of loco")
-        if char.get("analyzer") != "char_wb" or char.get("preprocessor") != "normalise" or not (
+        self._clip = char.get("preprocessor") == "char_text"
+        if char.get("analyzer") != "char_wb" or char.get("preprocessor") not in ("normalise", "char_text") or not (
             1 <= self.char_range[0] <= 3 and self.char_range[0] <= self.char_range[1] <= _MAX_CHAR_N
         ):
             raise ValueError("character features made differently from this version of loco")
@@ -500,7 +522,7 @@ class TfidfRouter:
 
     def _logits_py(self, query: str) -> list[float]:
         word = self._block_py(self._word_counts(query, None), self._word_idf, self._word_w)
-        counts = Counter(map(self.char_vocab.get, char_wb_ngrams(query, self.char_range)))
+        counts = Counter(map(self.char_vocab.get, char_wb_ngrams(char_clip(query) if self._clip else query, self.char_range)))
         counts.pop(None, None)
         char = self._block_py(counts, self._char_idf, self._char_w)
         return [a + b + c + d for a, b, c, d in zip(word, char, self._cue_logits(query), self.intercept)]
@@ -568,7 +590,7 @@ class TfidfRouter:
             tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
             vals = (np.log(tf) + 1.0) * parts["word_idf"][cols]
             out += (vals / np.sqrt(vals @ vals)) @ parts["word_w"][cols]
-        grams, tf = np.unique(char_wb_hashes(query, self.char_range), return_counts=True)
+        grams, tf = np.unique(char_wb_hashes(char_clip(query) if self._clip else query, self.char_range), return_counts=True)
         cols = parts["table"].lookup(grams)
         known = cols >= 0
         if known.any():
@@ -635,6 +657,8 @@ __all__ = [
     "read_model",
     "normalise",
     "word_text",
+    "char_text",
+    "char_clip",
     "instruction_text",
     "word_ngrams",
     "char_wb_ngrams",

@@ -2,19 +2,26 @@
 
 The recipe (every choice is made on the training data alone):
 
-1. Features and classifier: word 1-2-grams (plus length and line-break
-   marker tokens) and ``char_wb`` 1-4-grams, digits folded to ``0``, TF-IDF
-   with sublinear term frequency, ``min_df=2``, each block L2-normalised;
-   a multinomial logistic regression (``C=100``, lbfgs). These settings
-   were compared by cross-validation on the training file only.
-2. Held-out predictions: stratified k-fold cross-validation (5 folds) over the
-   labelled training file; extra examples (``--extra``) join every training
-   fold and are never scored.
+1. Features and classifier: three blocks, each TF-IDF with sublinear term
+   frequency and ``min_df=2``, digits folded to ``0``, each L2-normalised:
+   word 1-2-grams of the whole query (plus length and line-break marker
+   tokens); ``char_wb`` 1-4-grams of the query, or of its first and last 300
+   characters when it is longer (``char_text``); and the instruction block,
+   word 1-2-grams of the first and last sentences, marked as such, with
+   question-at-end and pasted-text markers (``instruction_text``). A
+   multinomial logistic regression (``C=100``, lbfgs).
+2. Data: every ``evals/router/train*.jsonl`` (or the ``--train`` files),
+   plus, with a registry, instructions drawn from its adapters' training
+   files (:mod:`loco.router.library`) and any ``--extra`` files; drawn and
+   extra examples join every training fold and are never scored.
+   Held-out predictions: stratified k-fold cross-validation (5 folds) over
+   the labelled files.
 3. Calibration: one temperature dividing the logits, fitted by minimising the
    log-loss of the held-out predictions.
-4. Abstention: the threshold and margin that maximise held-out routing
-   accuracy (an abstention counts as choosing the base model); among equally
-   good pairs, the smallest (abstain least).
+4. Abstention: with a registry, the threshold and margin that maximise the
+   held-out expected gain over the base model (:mod:`loco.router.gain`);
+   without one, held-out routing accuracy (an abstention counts as choosing
+   the base model). Among equally good pairs, the smallest (abstain least).
 5. The final model is fitted on all the training data and exported with the
    temperature, threshold, margin and a record of its data (paths, sha256,
    counts) and of the command that reproduces it.
@@ -138,12 +145,12 @@ def make_pipeline(C: float = DEFAULT_C, min_df: int = MIN_DF):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from .tfidf import TOKEN_PATTERN, instruction_text, normalise, word_text
+    from .tfidf import TOKEN_PATTERN, char_text, instruction_text, word_text
 
     features = FeatureUnion(
         [
             ("word", TfidfVectorizer(preprocessor=word_text, token_pattern=TOKEN_PATTERN, ngram_range=WORD_RANGE, sublinear_tf=True, min_df=min_df)),
-            ("char", TfidfVectorizer(analyzer="char_wb", preprocessor=normalise, ngram_range=CHAR_RANGE, sublinear_tf=True, min_df=min_df)),
+            ("char", TfidfVectorizer(analyzer="char_wb", preprocessor=char_text, ngram_range=CHAR_RANGE, sublinear_tf=True, min_df=min_df)),
             ("cue", TfidfVectorizer(preprocessor=instruction_text, token_pattern=TOKEN_PATTERN, ngram_range=CUE_RANGE, sublinear_tf=True, min_df=min_df)),
         ]
     )
@@ -252,7 +259,7 @@ def export(pipeline, *, temperature: float, threshold: float, margin: float, met
         },
         "char": {
             "analyzer": "char_wb",
-            "preprocessor": "normalise",
+            "preprocessor": "char_text",
             "ngram_range": list(char.ngram_range),
             "sublinear_tf": True,
             "vocabulary": char_vocab,
@@ -567,7 +574,7 @@ def train(
         "data": data_record,
         "recipe": {
             "word": {"ngram_range": list(WORD_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "word_text"},
-            "char": {"analyzer": "char_wb", "ngram_range": list(CHAR_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "normalise"},
+            "char": {"analyzer": "char_wb", "ngram_range": list(CHAR_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "char_text"},
             "cue": {"ngram_range": list(CUE_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "instruction_text"},
             "classifier": {"kind": "LogisticRegression", "C": C, "solver": "lbfgs"},
             "calibration": "temperature scaling on cross-validated logits",
