@@ -16,7 +16,7 @@ from loco.router.training import default_train_paths
 
 REPO = Path(__file__).resolve().parent.parent
 ROUTER = REPO / "evals" / "router"
-COMPOSED = ("train-context.jsonl", "train-pasted.jsonl", "train-messy.jsonl")
+COMPOSED = ("train-context.jsonl", "train-pasted.jsonl", "train-messy.jsonl", "train-asked.jsonl")
 
 
 def key(text: str) -> str:

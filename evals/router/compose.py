@@ -1,9 +1,9 @@
 """Write the composed router training files (``train-*.jsonl``) from hand-written parts.
 
-    python evals/router/compose.py        # rewrites the three files, same seed, same bytes
+    python evals/router/compose.py        # rewrites the four files, same seed, same bytes
 
 Every sentence, template and passage used here was written for this project
-(see ``compose_passages.py``); nothing comes from a public data set. Three
+(see ``compose_passages.py``); nothing comes from a public data set. Four
 styles, each file balanced per class (math, code, writing, summarisation and
 none, written ``"domain": null``):
 
@@ -18,6 +18,11 @@ none, written ``"domain": null``):
   instruction tells the class.
 * ``train-messy.jsonl``: short chat-style queries: lower case, missing
   punctuation, typos, abbreviations.
+* ``train-asked.jsonl``: the passage alone never decides: passages followed
+  by a question that is not a summary request (facts, reasons, opinions:
+  none), summary requests whose text came earlier in the conversation
+  (summarisation, no passage), computations over a passage or long word
+  problems (math), rewrites (writing) and code questions.
 
 Standard library only; the seed makes the output reproducible.
 """
@@ -333,6 +338,56 @@ def pasted_rows(rng: random.Random, per_class: int) -> list[dict]:
     return [row for c in CLASSES for row in out[c]]
 
 
+# --------------------------------------------------------------------------- asked about a text
+
+OPINION = ["Do you think this is a good idea?", "Is this fair, in your view?", "Who comes out of this looking best?",
+           "What would you have done differently?", "Should I be worried about this?", "Is this a sensible decision?",
+           "Does this sound like a scam to you?", "Would you trust this?", "What's your take on it?",
+           "Is the writer being unfair to anyone?", "Does this seem like good value?", "Any idea why they did this?"]
+EARLIER = ["the article I pasted above", "the email from my landlord", "this thread", "the report I sent you earlier",
+           "chapter three of the book we discussed", "the meeting transcript above", "the reviews I shared", "that blog post",
+           "the terms and conditions I pasted", "the lecture notes from before", "the press release above", "our chat so far"]
+SUMM_ASK = ["Summarise {x} in three bullet points.", "Can you give me the gist of {x}?", "tl;dr of {x} please",
+            "Write a two-sentence summary of {x}.", "What are the key points of {x}?", "Condense {x} into one paragraph.",
+            "sum up {x} for me", "Give me a quick recap of {x}.", "I need the short version of {x}.", "Boil {x} down to one line."]
+
+
+def asked_rows(rng: random.Random, per_class: int) -> list[dict]:
+    """A text is there, or was sent earlier, and the request decides: the passage alone never does."""
+    out: dict = {c: [] for c in CLASSES}
+    seen: set[str] = set()
+
+    def add(domain, q):
+        if q not in seen and len(out[domain]) < per_class:
+            seen.add(q)
+            out[domain].append({"query": q, "domain": domain})
+
+    guard = 0
+    while any(len(v) < per_class for v in out.values()) and guard < 100000:
+        guard += 1
+        index = rng.randrange(len(PASSAGES))
+        text, mathq = PASSAGES[index]
+        cls = rng.choice(CLASSES)
+        if cls is None:  # a passage followed (or preceded) by a question that is not a summary request
+            q = rng.choice(OPINION + PASSAGE_QUESTIONS[index])
+            add(cls, paste(rng, None, text, q) if rng.random() < 0.75 else paste(rng, q, text, None))
+        elif cls == "summarisation":  # a summary request whose text is elsewhere in the conversation
+            add(cls, mess(rng, rng.choice(SUMM_ASK).format(x=rng.choice(EARLIER))) if rng.random() < 0.3
+                else rng.choice(SUMM_ASK).format(x=rng.choice(EARLIER)))
+        elif cls == "math":
+            if mathq and rng.random() < 0.5:
+                add(cls, paste(rng, None, text, rng.choice(mathq)))
+            else:
+                add(cls, word_problem(rng))
+        elif cls == "writing":
+            add(cls, paste(rng, rng.choice(WRITING_BEFORE), text, None) if rng.random() < 0.5 else paste(rng, None, text, rng.choice(WRITING_AFTER)))
+        else:
+            lang, code, what = rng.choice(SNIPPETS)
+            before, after = code_question(rng, lang, what)
+            add(cls, paste(rng, before, code, after))
+    return [row for c in CLASSES for row in out[c]]
+
+
 # --------------------------------------------------------------------------- messy
 
 MESSY = {
@@ -422,6 +477,7 @@ def main() -> None:
     write("train-context.jsonl", context_rows(rng, 110), rng)
     write("train-pasted.jsonl", pasted_rows(rng, 110), rng)
     write("train-messy.jsonl", messy_rows(rng, 40), rng)
+    write("train-asked.jsonl", asked_rows(rng, 80), rng)
 
 
 if __name__ == "__main__":
