@@ -426,7 +426,7 @@ MESSY = {
            "how many bones in the human body", "what time zone is tokyo", "recommend a good sci fi book", "why are sunsets red",
            "capital of australia", "how do i get wine out of a carpet", "tips for a job interview", "what year did ww2 end",
            "how many people live in brazil", "whats the best way to learn guitar", "is coffee bad for u", "how long to boil an egg",
-           "what does gdp mean", "who painted the mona lisa", "how do mrna vaccines train the immune system", "good movies like inception",
+           "what does gdp mean", "who sculpted the statue of david", "how do mrna vaccines train the immune system", "good movies like inception",
            "how far is the moon", "can dogs eat grapes", "whats a black hole", "meaning of life lol", "how many teaspoons in a tablespoon",
            "what causes hiccups", "is pluto a planet", "translate thank you to japanese"],
 }
