@@ -270,7 +270,15 @@ def info(model_path, registry_path, as_json):
     held = meta.get("held_out") or {}
     if held:
         click.echo(f"held-out  accuracy {held.get('accuracy')}, ECE {held.get('ece')} (cross-validation, n={held.get('n')})")
+    ab = meta.get("abstention") or {}
+    if ab.get("undetermined"):
+        click.echo("abstain   undetermined at training: no active adapter had a positive recorded gain over the base model")
+    elif "expected_gain" in ab:
+        click.echo(f"abstain   by expected gain: {ab['expected_gain']:+.4f} per held-out query, base answers {ab['abstain_rate']:.1%}")
     for d in meta.get("data", []):
+        if d["role"] == "library":
+            click.echo(f"data      library: {d['adapter']} ({d['domain']}) " + (f"{d.get('domain_sample', 0)} drawn from {d['path']} (sha256 {d['sha256'][:12]})" if d["drawn"] else f"skipped, {d['reason']}"))
+            continue
         click.echo(f"data      {d['role']}: {d['path']} (n={d['n']}, sha256 {d['sha256'][:12]})")
     click.echo(f"reproduce {meta.get('command', '?')}")
     click.echo(f"routers   {', '.join(data['routers'])}")
