@@ -22,7 +22,7 @@ Two engines compute the same numbers (to about 1e-12):
 * ``numpy`` (once numpy is imported, or for queries of ``NUMPY_FROM``
   characters or more, e.g. a pasted article to summarise): character
   n-grams are looked up by a 64-bit polynomial hash of their code points in a
-  bucketed hash table, all in whole-array operations. Distinct vocabulary
+  sorted table of the vocabulary's hashes, all in whole-array operations. Distinct vocabulary
   entries are checked to have distinct hashes; an unseen n-gram would have to
   hit one of the vocabulary's hashes by chance to change a score (odds below
   1 in 10^11 for a 1,000-character query).
@@ -66,7 +66,6 @@ _DIGIT_RE = re.compile(r"\d")
 
 _MASK64 = (1 << 64) - 1
 _HASH_MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the polynomial hash
-_SLOT_MULT = 0xFF51AFD7ED558CCD  # odd 64-bit multiplier placing hashes in buckets
 _MAX_CHAR_N = 8
 _POWERS = [pow(_HASH_MULT, k, 1 << 64) for k in range(_MAX_CHAR_N + 1)]
 #: A per-length salt, so n-grams of different lengths never share a hash by construction.
@@ -210,7 +209,6 @@ def _kit() -> dict[str, Any]:
         _KIT.update(
             powers=np.array(_POWERS, dtype=np.uint64),
             salt=np.array(_LEN_SALT, dtype=np.uint64),
-            slot_mult=np.uint64(_SLOT_MULT),
             space=np.uint64(32),
         )
     return _KIT
@@ -277,48 +275,31 @@ def ngram_hashes(grams: Sequence[str]):
 
 
 class HashTable:
-    """A read-only bucketed hash table from uint64 hashes to columns, probed in one step.
+    """A read-only table from uint64 hashes to columns: the hashes sorted once, looked up by binary search.
 
-    Keys go to bucket ``top bits of (hash * odd constant)``; a bucket holds up
-    to ``width`` keys (the fullest bucket's count, about 5 for the table sizes
-    used). A lookup gathers each query hash's whole bucket and compares: a few
-    numpy operations whatever the number of hashes, no Python loop. Empty
-    cells hold column -1, so a hash equal to an empty cell's 0 is still a miss.
+    One ``searchsorted`` over the query's (sorted, distinct) hashes and one
+    comparison find every column at once, no Python loop; the sorted keys
+    (8 bytes per n-gram) stay in the processor's cache, which matters more
+    than the number of steps for the few thousand n-grams of a long query.
     """
 
     def __init__(self, hashes):
         np = _np()
         hashes = np.asarray(hashes, dtype=np.uint64)
-        bits = max(4, int(math.ceil(math.log2(max(1, len(hashes)) * 2))))
-        self._shift = np.uint64(64 - bits)
-        home = self._home(hashes)
-        order = np.argsort(home, kind="stable")
-        sorted_home = home[order]
-        rank = np.arange(len(order)) - np.searchsorted(sorted_home, sorted_home, side="left")
-        self.width = int(rank.max()) + 1 if len(rank) else 1
-        self._keys = np.zeros((1 << bits, self.width), dtype=np.uint64)
-        self._cols = np.full((1 << bits, self.width), -1, dtype=np.int64)
-        self._keys[sorted_home, rank] = hashes[order]
-        self._cols[sorted_home, rank] = order
-        # Equal hashes share a bucket: compare each key with the ones after it in its bucket.
-        for shift in range(1, self.width):
-            same = (self._keys[:, :-shift] == self._keys[:, shift:]) & (self._cols[:, shift:] >= 0)
-            if bool(same.any()):
-                raise ValueError("two character n-grams share a hash")
-
-    def _home(self, h):
-        np = _np()
-        # Fibonacci hashing: the top bits of h * odd constant spread hashes that differ only in low bits.
-        with np.errstate(over="ignore"):
-            return ((h * _kit()["slot_mult"]) >> self._shift).astype(np.intp)
+        order = np.argsort(hashes, kind="stable")
+        self._keys = hashes[order]
+        self._cols = order.astype(np.int64)
+        if len(self._keys) > 1 and bool((self._keys[1:] == self._keys[:-1]).any()):
+            raise ValueError("two character n-grams share a hash")
 
     def lookup(self, h):
         """The column of each hash, -1 where it is not in the table (same order as ``h``)."""
         np = _np()
-        home = self._home(h)
-        slot = (self._keys[home] == h[:, None]).argmax(axis=1)
-        cols = self._cols[home, slot]
-        return np.where(self._keys[home, slot] == h, cols, -1)
+        if not len(self._keys):
+            return np.full(len(h), -1, dtype=np.int64)
+        idx = np.searchsorted(self._keys, h)
+        np.minimum(idx, len(self._keys) - 1, out=idx)
+        return np.where(self._keys[idx] == h, self._cols[idx], -1)
 
 
 # --------------------------------------------------------------------------- arrays in JSON
