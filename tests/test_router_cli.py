@@ -11,8 +11,9 @@ from loco.cli import main
 from loco.router.base import Routing
 from loco.router.evaluation import evaluate, metrics
 
-ROUTE_KEYS = {"domain", "adapter", "confidence", "abstained", "scores", "router"}
-EVAL_KEYS = {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "ece"}
+ROUTE_KEYS = {"domain", "adapter", "answered_by", "confidence", "abstained", "reason", "scores", "router"}
+EVAL_KEYS = {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "decision_accuracy", "ece"}
+GAIN_KEYS = {"expected_gain", "routable"}
 
 
 @pytest.fixture
@@ -38,6 +39,8 @@ def test_route_json(runner, shipped):
     assert data["domain"] == "math" and data["adapter"] == "math-tutor" and data["router"] == "tfidf"
     assert sum(data["scores"].values()) == pytest.approx(1.0, abs=1e-3)
     assert 0.0 <= data["confidence"] <= 1.0 and isinstance(data["abstained"], bool)
+    # who answers follows the abstention, and an abstention always says why
+    assert (data["answered_by"] is None) == data["abstained"] and (data["reason"] is not None) == data["abstained"]
 
 
 def test_route_base_model_has_null_adapter(runner, shipped):
@@ -52,7 +55,9 @@ def test_route_human_output_is_one_line(runner, shipped):
     assert res.exit_code == 0, res.output
     lines = res.stdout.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("writing -> writing-coach") and "confidence" in lines[0]
+    assert lines[0].startswith("writing -> ") and "confidence" in lines[0]
+    # the shipped prompt adapters have no recorded scores: the line names the base model and the reason
+    assert lines[0].startswith("writing -> writing-coach ") or "writing -> base model: writing-coach has no recorded score" in lines[0]
 
 
 def test_route_keyword_router_and_stdin(runner, shipped):
@@ -66,7 +71,7 @@ def test_route_threshold_override_abstains(runner, shipped):
     res = run(runner, ["route", "--json", "--threshold", "1", "--registry", shipped, "Write a Python function that adds two numbers"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert data["abstained"] is True and data["domain"] == "code"
+    assert data["abstained"] is True and data["domain"] == "code" and "below the threshold 1.00" in data["reason"]
 
 
 def test_route_errors_have_exit_codes(runner, shipped, tmp_path):
@@ -99,7 +104,7 @@ def test_router_eval_json_and_archive(runner, shipped, tmp_path, _isolated_home)
     res = run(runner, ["router", "eval", str(path), "--json", "--registry", shipped])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert set(data) == EVAL_KEYS
+    assert set(data) == EVAL_KEYS | GAIN_KEYS
     assert data["n"] == 5
     assert set(data["per_domain"]) == {"code", "math", "summarisation", "writing", "none"}
     assert set(data["per_domain"]["math"]) == {"precision", "recall", "f1", "n"}
@@ -142,7 +147,7 @@ def test_router_train_cli(runner, tmp_path):
     rows += [{"query": q, "domain": None} for q in ["Who was Ada Lovelace?", "Where is Lima?", "What do pandas eat?", "hello there"]]
     train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "model.json"
-    res = run(runner, ["router", "train", "--train", str(train), "--no-test", "--out", str(out), "--folds", "2", "--json"])
+    res = run(runner, ["router", "train", "--train", str(train), "--no-test", "--no-library", "--out", str(out), "--folds", "2", "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["model_path"] == str(out) and out.is_file()
@@ -171,7 +176,7 @@ class Fixed:
         return self.table[query]
 
 
-def test_metrics_count_abstention_as_the_base_model(tmp_path):
+def test_metrics_score_the_top_class_and_report_abstention_apart(tmp_path):
     def r(domain, conf, abstained=False):
         other = 1 - conf
         scores = {"math": conf if domain == "math" else other, "none": conf if domain is None else other}
@@ -180,10 +185,11 @@ def test_metrics_count_abstention_as_the_base_model(tmp_path):
     routings = [r("math", 0.9), r("math", 0.55, abstained=True), r(None, 0.8), r("math", 0.7)]
     labels = ["math", "math", None, None]
     m = metrics(labels, routings)
-    assert m["accuracy"] == 0.5  # the abstention on a math query is an error
+    assert m["accuracy"] == 0.75  # the top class of the abstained math query is right
+    assert m["decision_accuracy"] == 0.5  # counting that abstention as the base model, it is not
     assert m["abstain_rate"] == 0.25
-    assert m["confusion"] == {"math": {"math": 1, "none": 1}, "none": {"math": 1, "none": 1}}
-    assert m["per_domain"]["math"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "n": 2}
+    assert m["confusion"] == {"math": {"math": 2, "none": 0}, "none": {"math": 1, "none": 1}}
+    assert m["per_domain"]["math"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "n": 2}
     # ECE on the top class (before abstention): bins 0.9 (right), 0.55 (right), 0.8 (right), 0.7 (wrong)
     assert m["ece"] == pytest.approx(round((0.1 + 0.45 + 0.2 + 0.7) / 4, 4))
 

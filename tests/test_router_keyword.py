@@ -121,7 +121,8 @@ def test_retired_and_inactive_adapters_are_ignored(reg):
 
 def test_get_router_builds_keyword_from_registry(reg):
     r = get_router("keyword", reg)
-    assert isinstance(r, KeywordRouter)
+    assert isinstance(r.inner, KeywordRouter) and r.gains is not None  # with a registry, the gain rule applies
+    assert isinstance(get_router("keyword", reg, gains=False), KeywordRouter)
     assert r.route("how many legs does a spider have").domain == "math"
 
 

@@ -107,9 +107,9 @@ def test_unknown_router_lists_the_available_ones(plugin, tmp_path):
 
 def test_default_is_tfidf_when_its_model_exists_else_keyword(tmp_path, monkeypatch):
     reg = make_registry(tmp_path)
-    assert isinstance(get_router(None, reg), TfidfRouter)  # the repository's shipped model
+    assert isinstance(get_router(None, reg).inner, TfidfRouter)  # the repository's shipped model
     monkeypatch.setenv("LOCO_ROUTER_MODEL", str(tmp_path / "absent.json"))
-    assert isinstance(get_router(None, reg), KeywordRouter)
+    assert isinstance(get_router(None, reg).inner, KeywordRouter)
     with pytest.raises(RouterError) as err:
         get_router("tfidf", reg)
     assert "loco router train" in err.value.hint

@@ -115,11 +115,16 @@ def test_character_ngrams_match_scikit_learn_analyzer(fitted):
     pipe, _ = fitted
     analyzer = pipe.named_steps["features"].transformer_list[1][1].build_analyzer()
     for q in PROBES:
-        assert sorted(tfidf.char_wb_ngrams(q)) == sorted(analyzer(q))
-        assert sorted(tfidf.ngram_hashes(analyzer(q)).tolist()) == sorted(tfidf.char_wb_hashes(q).tolist())
+        assert sorted(tfidf.char_wb_ngrams(tfidf.char_clip(q))) == sorted(analyzer(q))  # the block reads both ends of a long query
+        assert sorted(tfidf.ngram_hashes(analyzer(q)).tolist()) == sorted(tfidf.char_wb_hashes(tfidf.char_clip(q)).tolist())
     words = pipe.named_steps["features"].transformer_list[0][1].build_analyzer()
     for q in PROBES:
         assert sorted(words(q)) == sorted(tfidf.word_ngrams(q))
+    cue = pipe.named_steps["features"].transformer_list[2][1].build_analyzer()
+    long = "Summarise this:\n\n" + " ".join(f"Sentence {i} of a pasted report about rainfall." for i in range(40)) + "\n\nThanks!"
+    assert len(long) > 2 * tfidf.CHAR_CLIP
+    assert sorted(tfidf.char_wb_ngrams(tfidf.char_clip(long))) == sorted(analyzer(long))
+    assert "b_summarise" in cue(long) and "e_thanks" in cue(long) and "__passage__" in cue(long)
 
 
 def test_routing_probabilities_sum_to_one_and_name_every_class(fitted):
@@ -183,7 +188,7 @@ def test_train_writes_a_reproducible_numpy_model(tiny_train, tmp_path):
     assert report.classes == ["code", "math", "none"]
     assert report.n_train == 30 and report.n_extra == 5
     assert 0.0 <= report.threshold <= 0.9 and 0.0 <= report.margin <= 0.5
-    assert report.test["n"] == 3 and set(report.test) == {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "ece"}
+    assert report.test["n"] == 3 and set(report.test) == {"accuracy", "n", "per_domain", "confusion", "abstain_rate", "decision_accuracy", "ece"}
     meta = json.loads(out.read_text())["metadata"]
     assert meta["command"].startswith("loco router train --train ")
     assert "--extra" in meta["command"] and ":math:question:5" in meta["command"]

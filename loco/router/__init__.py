@@ -52,8 +52,13 @@ def get_router(
     model_path: str | os.PathLike | None = None,
     threshold: float | None = None,
     margin: float | None = None,
+    gains: bool = True,
 ) -> Router:
     """The router called ``name`` for ``registry``.
+
+    With a registry (and ``gains`` true) the router follows the gain rule of
+    :mod:`loco.router.gain`: a routing to a domain whose active adapter has no
+    positive recorded gain over the base model abstains, with the reason.
 
     ``name`` None means the registry's ``router:``; with none set, ``tfidf``
     when its model file exists, else ``keyword``. ``model_path``,
@@ -66,6 +71,15 @@ def get_router(
     if name is None:
         path = Path(model_path) if model_path is not None else tfidf_model_path(registry)
         name = "tfidf" if path.is_file() else "keyword"
+    router = _build(name, registry, model_path, threshold, margin)
+    if registry is not None and gains:
+        from .gain import GainGated, gain_table
+
+        return GainGated(router, gain_table(registry))  # type: ignore[return-value]
+    return router
+
+
+def _build(name: str, registry: Any, model_path: Any, threshold: float | None, margin: float | None) -> Router:
     if name == "tfidf":
         from .tfidf import TfidfRouter
 

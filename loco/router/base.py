@@ -15,8 +15,10 @@ class Routing:
     ``domain`` is the top class (None when the "none" class wins),
     ``confidence`` its calibrated probability, ``scores`` every class's
     probability (domain names and "none"; they sum to 1), ``abstained`` true
-    when the confidence is below the threshold or the top two are too close.
-    The router only reports; the answering strategy decides what to do.
+    when the confidence is below the threshold, the top two are too close, or
+    (with a registry) routing to ``domain`` is not expected to beat the base
+    model; ``reason`` says which, in one sentence. The router only reports;
+    the answering strategy decides what to do.
     """
 
     domain: str | None
@@ -24,6 +26,7 @@ class Routing:
     scores: dict[str, float] = field(default_factory=dict)
     abstained: bool = False
     router: str = ""
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

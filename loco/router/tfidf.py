@@ -7,7 +7,7 @@ the fitted scikit-learn pipeline computes:
 
 * word block: ``TfidfVectorizer(preprocessor=word_text, token_pattern=TOKEN_PATTERN,
   ngram_range=(1, 2), sublinear_tf=True)``;
-* character block: ``TfidfVectorizer(analyzer="char_wb", preprocessor=normalise,
+* character block: ``TfidfVectorizer(analyzer="char_wb", preprocessor=char_text,
   ngram_range=(1, 4), sublinear_tf=True)``;
 * the two blocks, each L2-normalised, side by side (``FeatureUnion``), then a
   multinomial logistic regression; its logits are divided by a temperature
@@ -22,7 +22,7 @@ Two engines compute the same numbers (to about 1e-12):
 * ``numpy`` (once numpy is imported, or for queries of ``NUMPY_FROM``
   characters or more, e.g. a pasted article to summarise): character
   n-grams are looked up by a 64-bit polynomial hash of their code points in a
-  bucketed hash table, all in whole-array operations. Distinct vocabulary
+  sorted table of the vocabulary's hashes, all in whole-array operations. Distinct vocabulary
   entries are checked to have distinct hashes; an unseen n-gram would have to
   hit one of the vocabulary's hashes by chance to change a score (odds below
   1 in 10^11 for a 1,000-character query).
@@ -50,7 +50,9 @@ from ..errors import RouterError
 from .base import NONE_CLASS, Routing
 
 FORMAT = "loco-router-tfidf"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Model format versions this loco reads (1 has no instruction block).
+READS_VERSIONS = (1, 2)
 MODEL_ENV = "LOCO_ROUTER_MODEL"
 MODEL_RELPATH = Path("evals") / "router" / "model.json"
 #: Queries at least this long are routed with numpy even when it is not imported yet.
@@ -64,7 +66,6 @@ _DIGIT_RE = re.compile(r"\d")
 
 _MASK64 = (1 << 64) - 1
 _HASH_MULT = 0x9E3779B97F4A7C15  # odd 64-bit multiplier of the polynomial hash
-_SLOT_MULT = 0xFF51AFD7ED558CCD  # odd 64-bit multiplier placing hashes in buckets
 _MAX_CHAR_N = 8
 _POWERS = [pow(_HASH_MULT, k, 1 << 64) for k in range(_MAX_CHAR_N + 1)]
 #: A per-length salt, so n-grams of different lengths never share a hash by construction.
@@ -95,9 +96,65 @@ def length_markers(text: str) -> list[str]:
     return marks
 
 
+#: The character block reads at most this many characters from each end of a longer query.
+CHAR_CLIP = 300
+
+
+def char_clip(text: str) -> str:
+    """The part of the query the character block reads: all of it, or its first and last ``CHAR_CLIP`` characters.
+
+    Character n-grams matter for the request and for short pasted code; in a
+    long pasted passage the middle only repeats what the word block already
+    counts, and reading it would cost most of the routing time.
+    """
+    if len(text) <= 2 * CHAR_CLIP:
+        return text
+    return text[:CHAR_CLIP] + " " + text[-CHAR_CLIP:]
+
+
+def char_text(text: str) -> str:
+    """What the character vectorizer sees: :func:`normalise` of :func:`char_clip`."""
+    return normalise(char_clip(text))
+
+
 def word_text(text: str) -> str:
     """The text the word vectorizer sees: :func:`normalise` plus :func:`length_markers`."""
     return normalise(text) + " " + " ".join(length_markers(text))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
+#: Words kept from each end of the query for the instruction block.
+CUE_WORDS = 16
+#: A query at least this long, or with a blank line, carries a pasted text.
+PASSAGE_FROM = 300
+
+
+def instruction_text(text: str) -> str:
+    """What the instruction block sees: the query's first and last sentences, marked, plus its shape.
+
+    A request usually sits before or after any pasted text ("Summarise
+    this: ...", "... What is the tone here?"), and a word problem ends with its
+    question. The first sentence's words come prefixed ``b_`` and the last's
+    ``e_`` (at most ``CUE_WORDS`` words each, digits folded to ``0``), so this
+    block weighs the same for a one-line question and a pasted article: a long
+    passage alone no longer decides the class. Marker tokens say whether the
+    query ends with a question mark, and whether it carries a pasted text.
+    """
+    stripped = text.strip()
+    parts = [p for p in _SENTENCE_END.split(stripped) if p.strip()]
+    if not parts:
+        return ""
+    first = _TOKEN_RE.findall(normalise(parts[0]))[:CUE_WORDS]
+    last = _TOKEN_RE.findall(normalise(parts[-1]))[-CUE_WORDS:] if len(parts) > 1 else []
+    out = ["b_" + t for t in first]
+    out.append("__mid__")
+    out += ["e_" + t for t in last]
+    if stripped.endswith("?"):
+        out.append("__qend__")
+    if len(stripped) >= PASSAGE_FROM or "\n\n" in stripped:
+        out.append("__passage__")
+    out.append(f"__parts_{min(len(parts), 6)}__")
+    return " ".join(out)
 
 
 def word_ngrams(text: str, ngram_range: Sequence[int] = (1, 2)) -> list[str]:
@@ -152,7 +209,6 @@ def _kit() -> dict[str, Any]:
         _KIT.update(
             powers=np.array(_POWERS, dtype=np.uint64),
             salt=np.array(_LEN_SALT, dtype=np.uint64),
-            slot_mult=np.uint64(_SLOT_MULT),
             space=np.uint64(32),
         )
     return _KIT
@@ -219,48 +275,31 @@ def ngram_hashes(grams: Sequence[str]):
 
 
 class HashTable:
-    """A read-only bucketed hash table from uint64 hashes to columns, probed in one step.
+    """A read-only table from uint64 hashes to columns: the hashes sorted once, looked up by binary search.
 
-    Keys go to bucket ``top bits of (hash * odd constant)``; a bucket holds up
-    to ``width`` keys (the fullest bucket's count, about 5 for the table sizes
-    used). A lookup gathers each query hash's whole bucket and compares: a few
-    numpy operations whatever the number of hashes, no Python loop. Empty
-    cells hold column -1, so a hash equal to an empty cell's 0 is still a miss.
+    One ``searchsorted`` over the query's (sorted, distinct) hashes and one
+    comparison find every column at once, no Python loop; the sorted keys
+    (8 bytes per n-gram) stay in the processor's cache, which matters more
+    than the number of steps for the few thousand n-grams of a long query.
     """
 
     def __init__(self, hashes):
         np = _np()
         hashes = np.asarray(hashes, dtype=np.uint64)
-        bits = max(4, int(math.ceil(math.log2(max(1, len(hashes)) * 2))))
-        self._shift = np.uint64(64 - bits)
-        home = self._home(hashes)
-        order = np.argsort(home, kind="stable")
-        sorted_home = home[order]
-        rank = np.arange(len(order)) - np.searchsorted(sorted_home, sorted_home, side="left")
-        self.width = int(rank.max()) + 1 if len(rank) else 1
-        self._keys = np.zeros((1 << bits, self.width), dtype=np.uint64)
-        self._cols = np.full((1 << bits, self.width), -1, dtype=np.int64)
-        self._keys[sorted_home, rank] = hashes[order]
-        self._cols[sorted_home, rank] = order
-        # Equal hashes share a bucket: compare each key with the ones after it in its bucket.
-        for shift in range(1, self.width):
-            same = (self._keys[:, :-shift] == self._keys[:, shift:]) & (self._cols[:, shift:] >= 0)
-            if bool(same.any()):
-                raise ValueError("two character n-grams share a hash")
-
-    def _home(self, h):
-        np = _np()
-        # Fibonacci hashing: the top bits of h * odd constant spread hashes that differ only in low bits.
-        with np.errstate(over="ignore"):
-            return ((h * _kit()["slot_mult"]) >> self._shift).astype(np.intp)
+        order = np.argsort(hashes, kind="stable")
+        self._keys = hashes[order]
+        self._cols = order.astype(np.int64)
+        if len(self._keys) > 1 and bool((self._keys[1:] == self._keys[:-1]).any()):
+            raise ValueError("two character n-grams share a hash")
 
     def lookup(self, h):
         """The column of each hash, -1 where it is not in the table (same order as ``h``)."""
         np = _np()
-        home = self._home(h)
-        slot = (self._keys[home] == h[:, None]).argmax(axis=1)
-        cols = self._cols[home, slot]
-        return np.where(self._keys[home, slot] == h, cols, -1)
+        if not len(self._keys):
+            return np.full(len(h), -1, dtype=np.int64)
+        idx = np.searchsorted(self._keys, h)
+        np.minimum(idx, len(self._keys) - 1, out=idx)
+        return np.where(self._keys[idx] == h, self._cols[idx], -1)
 
 
 # --------------------------------------------------------------------------- arrays in JSON
@@ -330,7 +369,7 @@ def read_model(path: str | os.PathLike) -> dict[str, Any]:
         raise RouterError(f"Cannot read the tfidf router model {path}: {exc}.", hint=TRAIN_HINT) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise RouterError(f"{path} is not a loco tfidf router model.", hint=TRAIN_HINT)
-    if doc.get("format_version") != FORMAT_VERSION:
+    if doc.get("format_version") not in READS_VERSIONS:
         raise RouterError(
             f"{path} has model format version {doc.get('format_version')}, this loco reads {FORMAT_VERSION}.",
             hint=TRAIN_HINT,
@@ -395,33 +434,53 @@ class TfidfRouter:
     def _load(self, doc: dict[str, Any]) -> None:
         self.metadata: dict[str, Any] = doc.get("metadata", {})
         self.classes: list[str] = [str(c) for c in doc["classes"]]
-        word, char = doc["word"], doc["char"]
+        word, char, cue = doc["word"], doc["char"], doc.get("cue")
         self.word_range = tuple(int(x) for x in word["ngram_range"])
         self.char_range = tuple(int(x) for x in char["ngram_range"])
         if word.get("token_pattern") != TOKEN_PATTERN or word.get("preprocessor") != "word_text":
             raise ValueError("word features made differently from this version of loco")
-        if char.get("analyzer") != "char_wb" or char.get("preprocessor") != "normalise" or not (
+        self._clip = char.get("preprocessor") == "char_text"
+        if char.get("analyzer") != "char_wb" or char.get("preprocessor") not in ("normalise", "char_text") or not (
             1 <= self.char_range[0] <= 3 and self.char_range[0] <= self.char_range[1] <= _MAX_CHAR_N
         ):
             raise ValueError("character features made differently from this version of loco")
+        if cue is not None and (cue.get("token_pattern") != TOKEN_PATTERN or cue.get("preprocessor") != "instruction_text"):
+            raise ValueError("instruction features made differently from this version of loco")
         k = len(self.classes)
         self.word_vocab: dict[str, int] = {g: i for i, g in enumerate(word["vocabulary"])}
         self.char_vocab: dict[str, int] = {g: i for i, g in enumerate(char["vocabulary"])}
-        n_word, n_char = len(self.word_vocab), len(self.char_vocab)
+        self.cue_vocab: dict[str, int] = {g: i for i, g in enumerate(cue["vocabulary"])} if cue else {}
+        self.cue_range = tuple(int(x) for x in cue["ngram_range"]) if cue else (1, 1)
+        n_word, n_char, n_cue = len(self.word_vocab), len(self.char_vocab), len(self.cue_vocab)
         self._word_idf, self._word_idf_raw, _ = _doubles(word["idf"])
         self._char_idf, self._char_idf_raw, _ = _doubles(char["idf"])
+        self._cue_idf = _doubles(cue["idf"])[0] if cue else array("d")
         coef, self._coef_raw, shape = _doubles(doc["coef"])  # (features, classes), row-major
-        if shape != [n_word + n_char, k] or len(self._word_idf) != n_word or len(self._char_idf) != n_char:
-            raise ValueError(f"coefficients of shape {shape} for {n_word} + {n_char} features and {k} classes")
+        if shape != [n_word + n_char + n_cue, k] or len(self._word_idf) != n_word or len(self._char_idf) != n_char or len(self._cue_idf) != n_cue:
+            raise ValueError(f"coefficients of shape {shape} for {n_word} + {n_char} + {n_cue} features and {k} classes")
         # One array per class and block, so a logit is a sum over (column, value) pairs.
         self._word_w = [coef[c : n_word * k : k] for c in range(k)]
-        self._char_w = [coef[n_word * k + c :: k] for c in range(k)]
+        self._char_w = [coef[n_word * k + c : (n_word + n_char) * k : k] for c in range(k)]
+        self._cue_w = [coef[(n_word + n_char) * k + c :: k] for c in range(k)]
         self.intercept = [float(x) for x in doc["intercept"]]
         if len(self.intercept) != k:
             raise ValueError("one intercept per class is needed")
         self.temperature = float(doc["temperature"])
         if not self.temperature > 0:
             raise ValueError("the temperature must be positive")
+
+    def _cue_logits(self, query: str) -> list[float]:
+        """The instruction block's contribution to each logit (zeros without that block)."""
+        if not self.cue_vocab:
+            return [0.0] * len(self.classes)
+        tokens = _TOKEN_RE.findall(instruction_text(query))
+        lo, hi = self.cue_range
+        grams: list[str] = []
+        for n in range(lo, hi + 1):
+            grams.extend(tokens) if n == 1 else grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        counts = Counter(map(self.cue_vocab.get, grams))
+        counts.pop(None, None)
+        return self._block_py(counts, self._cue_idf, self._cue_w)
 
     @property
     def model_hash(self) -> str:
@@ -444,10 +503,10 @@ class TfidfRouter:
 
     def _logits_py(self, query: str) -> list[float]:
         word = self._block_py(self._word_counts(query, None), self._word_idf, self._word_w)
-        counts = Counter(map(self.char_vocab.get, char_wb_ngrams(query, self.char_range)))
+        counts = Counter(map(self.char_vocab.get, char_wb_ngrams(char_clip(query) if self._clip else query, self.char_range)))
         counts.pop(None, None)
         char = self._block_py(counts, self._char_idf, self._char_w)
-        return [a + b + c for a, b, c in zip(word, char, self.intercept)]
+        return [a + b + c + d for a, b, c, d in zip(word, char, self._cue_logits(query), self.intercept)]
 
     # ---- numpy engine
 
@@ -461,7 +520,7 @@ class TfidfRouter:
                 "word_idf": np.frombuffer(self._word_idf_raw, dtype="<f8"),
                 "char_idf": np.frombuffer(self._char_idf_raw, dtype="<f8"),
                 "word_w": coef[:n_word],
-                "char_w": coef[n_word:],
+                "char_w": coef[n_word : n_word + len(self.char_vocab)],
                 "intercept": np.array(self.intercept, dtype=np.float64),
                 "pairs": self._bigram_pairs(),
             }
@@ -512,14 +571,14 @@ class TfidfRouter:
             tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
             vals = (np.log(tf) + 1.0) * parts["word_idf"][cols]
             out += (vals / np.sqrt(vals @ vals)) @ parts["word_w"][cols]
-        grams, tf = np.unique(char_wb_hashes(query, self.char_range), return_counts=True)
+        grams, tf = np.unique(char_wb_hashes(char_clip(query) if self._clip else query, self.char_range), return_counts=True)
         cols = parts["table"].lookup(grams)
         known = cols >= 0
         if known.any():
             cols = cols[known]
             vals = (np.log(tf[known]) + 1.0) * parts["char_idf"][cols]
             out += (vals / np.sqrt(vals @ vals)) @ parts["char_w"][cols]
-        return out
+        return out + np.array(self._cue_logits(query))
 
     # ---- public
 
@@ -550,13 +609,18 @@ class TfidfRouter:
         top = self.classes[order[0]]
         confidence = p[order[0]]
         second = p[order[1]] if len(p) > 1 else 0.0
-        abstained = confidence < self.threshold or (confidence - second) < self.margin
+        reason = None
+        if confidence < self.threshold:
+            reason = f"confidence {confidence:.2f} is below the threshold {self.threshold:.2f}"
+        elif (confidence - second) < self.margin:
+            reason = f"the top two classes are within {confidence - second:.2f} of each other (margin {self.margin:.2f})"
         return Routing(
             domain=None if top == NONE_CLASS else top,
             confidence=confidence,
             scores=dict(zip(self.classes, p)),
-            abstained=bool(abstained),
+            abstained=reason is not None,
             router=self.name,
+            reason=reason,
         )
 
     @classmethod
@@ -574,6 +638,9 @@ __all__ = [
     "read_model",
     "normalise",
     "word_text",
+    "char_text",
+    "char_clip",
+    "instruction_text",
     "word_ngrams",
     "char_wb_ngrams",
     "char_wb_hashes",

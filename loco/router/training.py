@@ -2,19 +2,26 @@
 
 The recipe (every choice is made on the training data alone):
 
-1. Features and classifier: word 1-2-grams (plus length and line-break
-   marker tokens) and ``char_wb`` 1-4-grams, digits folded to ``0``, TF-IDF
-   with sublinear term frequency, ``min_df=2``, each block L2-normalised;
-   a multinomial logistic regression (``C=100``, lbfgs). These settings
-   were compared by cross-validation on the training file only.
-2. Held-out predictions: stratified k-fold cross-validation (5 folds) over the
-   labelled training file; extra examples (``--extra``) join every training
-   fold and are never scored.
+1. Features and classifier: three blocks, each TF-IDF with sublinear term
+   frequency and ``min_df=2``, digits folded to ``0``, each L2-normalised:
+   word 1-2-grams of the whole query (plus length and line-break marker
+   tokens); ``char_wb`` 1-4-grams of the query, or of its first and last 300
+   characters when it is longer (``char_text``); and the instruction block,
+   word 1-2-grams of the first and last sentences, marked as such, with
+   question-at-end and pasted-text markers (``instruction_text``). A
+   multinomial logistic regression (``C=100``, lbfgs).
+2. Data: every ``evals/router/train*.jsonl`` (or the ``--train`` files),
+   plus, with a registry, instructions drawn from its adapters' training
+   files (:mod:`loco.router.library`) and any ``--extra`` files; drawn and
+   extra examples join every training fold and are never scored.
+   Held-out predictions: stratified k-fold cross-validation (5 folds) over
+   the labelled files.
 3. Calibration: one temperature dividing the logits, fitted by minimising the
    log-loss of the held-out predictions.
-4. Abstention: the threshold and margin that maximise held-out routing
-   accuracy (an abstention counts as choosing the base model); among equally
-   good pairs, the smallest (abstain least).
+4. Abstention: with a registry, the threshold and margin that maximise the
+   held-out expected gain over the base model (:mod:`loco.router.gain`);
+   without one, held-out routing accuracy (an abstention counts as choosing
+   the base model). Among equally good pairs, the smallest (abstain least).
 5. The final model is fitted on all the training data and exported with the
    temperature, threshold, margin and a record of its data (paths, sha256,
    counts) and of the command that reproduces it.
@@ -44,6 +51,7 @@ DEFAULT_C = 100.0
 DEFAULT_FOLDS = 5
 WORD_RANGE = (1, 2)
 CHAR_RANGE = (1, 4)
+CUE_RANGE = (1, 2)
 MIN_DF = 2
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(0, 19))  # 0.00 .. 0.90
 MARGINS = tuple(round(0.05 * i, 2) for i in range(0, 11))  # 0.00 .. 0.50
@@ -137,12 +145,13 @@ def make_pipeline(C: float = DEFAULT_C, min_df: int = MIN_DF):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from .tfidf import TOKEN_PATTERN, normalise, word_text
+    from .tfidf import TOKEN_PATTERN, char_text, instruction_text, word_text
 
     features = FeatureUnion(
         [
             ("word", TfidfVectorizer(preprocessor=word_text, token_pattern=TOKEN_PATTERN, ngram_range=WORD_RANGE, sublinear_tf=True, min_df=min_df)),
-            ("char", TfidfVectorizer(analyzer="char_wb", preprocessor=normalise, ngram_range=CHAR_RANGE, sublinear_tf=True, min_df=min_df)),
+            ("char", TfidfVectorizer(analyzer="char_wb", preprocessor=char_text, ngram_range=CHAR_RANGE, sublinear_tf=True, min_df=min_df)),
+            ("cue", TfidfVectorizer(preprocessor=instruction_text, token_pattern=TOKEN_PATTERN, ngram_range=CUE_RANGE, sublinear_tf=True, min_df=min_df)),
         ]
     )
     return Pipeline([("features", features), ("clf", LogisticRegression(C=C, max_iter=5000))])
@@ -214,6 +223,7 @@ def export(pipeline, *, temperature: float, threshold: float, margin: float, met
 
     word = pipeline.named_steps["features"].transformer_list[0][1]
     char = pipeline.named_steps["features"].transformer_list[1][1]
+    cue = pipeline.named_steps["features"].transformer_list[2][1]
     clf = pipeline.named_steps["clf"]
 
     def vocab_list(vec) -> list[str]:
@@ -249,11 +259,19 @@ def export(pipeline, *, temperature: float, threshold: float, margin: float, met
         },
         "char": {
             "analyzer": "char_wb",
-            "preprocessor": "normalise",
+            "preprocessor": "char_text",
             "ngram_range": list(char.ngram_range),
             "sublinear_tf": True,
             "vocabulary": char_vocab,
             "idf": pack_array(char.idf_.astype(np.float64)),
+        },
+        "cue": {
+            "preprocessor": "instruction_text",
+            "token_pattern": TOKEN_PATTERN,
+            "ngram_range": list(cue.ngram_range),
+            "sublinear_tf": True,
+            "vocabulary": vocab_list(cue),
+            "idf": pack_array(cue.idf_.astype(np.float64)),
         },
         "coef": pack_array(np.asarray(coef, dtype=np.float64).T),  # (features, classes)
     }
@@ -304,6 +322,9 @@ class TrainReport:
     data: list[dict[str, Any]] = field(default_factory=list)
     command: str = ""
     test: dict[str, Any] | None = None
+    n_library: int = 0
+    library: list[dict[str, Any]] = field(default_factory=list)
+    abstention: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -321,8 +342,23 @@ def _display_path(path: Path) -> str:
 
 
 def default_train_path() -> Path:
-    """The training file shipped in the repository: ``evals/router/train.jsonl``."""
+    """The first training file shipped in the repository: ``evals/router/train.jsonl``."""
     return Path(__file__).resolve().parents[2] / "evals" / "router" / "train.jsonl"
+
+
+def default_train_paths() -> list[Path]:
+    """Every training file shipped in the repository: ``train.jsonl``, then ``train-*.jsonl`` by name."""
+    first = default_train_path()
+    return [first] + sorted(first.parent.glob("train-*.jsonl"))
+
+
+def _train_paths(value: "str | os.PathLike | Sequence[str | os.PathLike] | None") -> list[Path]:
+    if value is None:
+        return default_train_paths()
+    if isinstance(value, (str, os.PathLike)):
+        return [Path(value)]
+    paths = [Path(v) for v in value]
+    return paths or default_train_paths()
 
 
 def default_test_path() -> Path:
@@ -331,15 +367,25 @@ def default_test_path() -> Path:
 
 
 def reproduce_command(extra: Sequence[ExtraSource], *, seed: int, C: float, extra_weight: float, folds: int,
-                      train_path: Path | None = None, test_path: Path | None = None) -> str:
+                      train_path: "Path | Sequence[Path] | None" = None, test_path: Path | None = None,
+                      library: Any = None, library_per_domain: int | None = None) -> str:
     """The ``loco router train`` command line that makes the same model."""
     args = ["loco", "router", "train"]
-    if train_path is not None and train_path.resolve() != default_train_path().resolve():
-        args += ["--train", _display_path(train_path)]
+    paths = _train_paths(train_path)
+    if [p.resolve() for p in paths] != [p.resolve() for p in default_train_paths()]:
+        for p in paths:
+            args += ["--train", _display_path(p)]
     if test_path is None:
         args += ["--no-test"]
     elif test_path.resolve() != default_test_path().resolve():
         args += ["--test", _display_path(test_path)]
+    if library is None:
+        args += ["--no-library"]
+    else:
+        if Path(library.path).resolve() != (Path(__file__).resolve().parents[2] / "registry.yaml"):
+            args += ["--registry", _display_path(Path(library.path))]
+        if library_per_domain:
+            args += ["--library-per-domain", str(library_per_domain)]
     for e in extra:
         args += ["--extra", e.spec()]
     if extra and extra_weight != 1.0:
@@ -365,6 +411,9 @@ def train(
     extra_weight: float = 1.0,
     archive: bool = True,
     drop_test_overlap: bool = True,
+    library: Any = None,
+    library_per_domain: int | None = None,
+    gains: "dict[str, Any] | None" = None,
     progress: Progress | None = None,
 ) -> TrainReport:
     """Fit the tfidf router on ``train_path`` (+ ``extra``), write it to ``out_path``, score ``test_path``.
@@ -374,8 +423,14 @@ def train(
     sources are ``ExtraSource`` objects or ``PATH:DOMAIN:FIELD[:LIMIT]``
     strings. Training queries that also appear in ``test_path`` (case and
     spacing ignored) are left out and counted in the report
-    (``drop_test_overlap=False`` raises DataError instead). Raises DataError
-    on bad data, RouterError when training fails.
+    (``drop_test_overlap=False`` raises DataError instead). ``library`` (a
+    Registry) adds instructions drawn from its adapters' training files
+    (:func:`loco.router.library.draw`); like extra data they join every
+    training fold and are never scored. ``gains`` (see
+    :func:`loco.router.gain.gain_table`) chooses the threshold and margin by
+    expected gain over the base model; without it they maximise held-out
+    routing accuracy. Raises DataError on bad data,
+    RouterError when training fails.
     """
     import numpy as np
 
@@ -384,7 +439,7 @@ def train(
 
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    train_path = Path(train_path) if train_path is not None else default_train_path()
+    train_paths = _train_paths(train_path)
     test_path = Path(test_path) if test_path is not None else None
     out_path = Path(out_path) if out_path is not None else tfidf.default_model_path()
     sources = [e if isinstance(e, ExtraSource) else ExtraSource.parse(e) for e in extra]
@@ -393,12 +448,18 @@ def train(
     if extra_weight <= 0:
         raise InvalidInput("The extra data weight must be positive.", hint="Pass --extra-weight 1.")
 
-    say(f"reading {train_path}")
-    rows = read_labelled(train_path)
-    texts = [q for q, _ in rows]
-    labels = [d or NONE_CLASS for _, d in rows]
-    data_record = [{"role": "train", "path": _display_path(train_path), "sha256": sha256_file(train_path), "n": len(rows),
-                    "per_domain": {c: labels.count(c) for c in sorted(set(labels))}}]
+    texts: list[str] = []
+    labels: list[str] = []
+    data_record: list[dict[str, Any]] = []
+    for path in train_paths:
+        say(f"reading {path}")
+        rows = read_labelled(path)
+        got = [d or NONE_CLASS for _, d in rows]
+        texts += [q for q, _ in rows]
+        labels += got
+        data_record.append({"role": "train", "path": _display_path(path), "sha256": sha256_file(path), "n": len(rows),
+                            "per_domain": {c: got.count(c) for c in sorted(set(got))}})
+    train_path = train_paths[0]
     extra_texts: list[str] = []
     extra_labels: list[str] = []
     for src in sources:
@@ -407,6 +468,20 @@ def train(
         extra_labels += [src.domain or NONE_CLASS] * len(got)
         data_record.append({"role": "extra", "path": _display_path(src.path), "sha256": sha256_file(src.path), "n": len(got),
                             "domain": src.domain, "field": src.field, "limit": src.limit, "weight": extra_weight})
+
+    library_sources: list[dict[str, Any]] = []
+    n_library = 0
+    if library is not None:
+        from .library import PER_DOMAIN, draw
+
+        say("drawing instructions from the library's adapters' training files")
+        drawn = draw(library, per_domain=library_per_domain or PER_DOMAIN, seed=seed, exclude=[p for p in (test_path,) if p is not None])
+        library_sources = drawn.sources
+        n_library = len(drawn.texts)
+        extra_texts += drawn.texts
+        extra_labels += drawn.labels
+        for rec in drawn.sources:
+            data_record.append({"role": "library", **rec})
 
     excluded = 0
     if test_path is not None:
@@ -471,7 +546,20 @@ def train(
     top = probs.argmax(axis=1)
     cv_ece = ece(probs.max(axis=1).tolist(), (top == label_idx).tolist())
     plain_acc = float((top == label_idx).mean())
-    threshold, margin, cv_acc = choose_abstention(probs, labels, classes)
+    if gains is not None:
+        from . import gain as gain_mod
+
+        choice = gain_mod.choose(probs, labels, classes, gains)
+        threshold, margin = choice.threshold, choice.margin
+        cv_acc = plain_acc  # accuracy is of the top class; abstentions are reported apart
+        abstention = {"rule": "expected gain over the base model (recorded scores of the registry's active adapters)",
+                      **choice.to_dict(), "gains": {d: g.to_dict() for d, g in sorted(gains.items())}}
+        say("abstention: " + ("undetermined, no domain has a positive recorded gain: every query goes to the base model"
+                              if choice.undetermined else f"threshold {threshold:.2f}, margin {margin:.2f}, expected gain {choice.expected_gain:+.4f} per query"))
+    else:
+        threshold, margin, cv_acc = choose_abstention(probs, labels, classes)
+        abstention = {"rule": "routing accuracy with abstention counted as the base model (no registry gains given)",
+                      "threshold": threshold, "margin": margin}
 
     # 5: final fit on everything, export, check the export against scikit-learn.
     say("fitting the final model")
@@ -481,14 +569,16 @@ def train(
 
     metadata = {
         "trained_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_path, test_path=test_path),
+        "command": reproduce_command(sources, seed=seed, C=C, extra_weight=extra_weight, folds=folds, train_path=train_paths, test_path=test_path,
+                                     library=library, library_per_domain=library_per_domain),
         "data": data_record,
         "recipe": {
             "word": {"ngram_range": list(WORD_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "word_text"},
-            "char": {"analyzer": "char_wb", "ngram_range": list(CHAR_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "normalise"},
+            "char": {"analyzer": "char_wb", "ngram_range": list(CHAR_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "char_text"},
+            "cue": {"ngram_range": list(CUE_RANGE), "min_df": MIN_DF, "sublinear_tf": True, "preprocessor": "instruction_text"},
             "classifier": {"kind": "LogisticRegression", "C": C, "solver": "lbfgs"},
             "calibration": "temperature scaling on cross-validated logits",
-            "abstention": "threshold and margin maximising cross-validated routing accuracy",
+            "abstention": abstention["rule"],
             "cv_folds": folds,
             "seed": seed,
             "extra_weight": extra_weight,
@@ -500,6 +590,7 @@ def train(
             "n": len(texts),
             "by_threshold": threshold_curve(probs, labels, classes),
         },
+        "abstention": abstention,
         "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
     }
     doc = export(pipe, temperature=temperature, threshold=threshold, margin=margin, metadata=metadata)
@@ -519,7 +610,7 @@ def train(
         say(f"scoring {test_path}")
         test_result = evaluate(router, test_path, archive=archive)
 
-    n_features = len(doc["word"]["vocabulary"]) + len(doc["char"]["vocabulary"])
+    n_features = len(doc["word"]["vocabulary"]) + len(doc["char"]["vocabulary"]) + len(doc["cue"]["vocabulary"])
     return TrainReport(
         model_path=str(out_path),
         model_sha256=router.model_hash,
@@ -539,6 +630,9 @@ def train(
         data=data_record,
         command=metadata["command"],
         test=test_result,
+        n_library=n_library,
+        abstention=abstention,
+        library=library_sources,
     )
 
 
