@@ -228,8 +228,12 @@ def read_document(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"Cannot read registry file {path}: {exc}.") from None
+    from . import yamlsafe
+
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)
+        doc = yamlsafe.load(text, f"Registry file {path}", _UniqueKeyLoader)
+    except yamlsafe.YamlLimitError as exc:
+        raise RegistryError(exc.message, problems=[exc.message], hint=exc.hint) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
@@ -585,9 +589,12 @@ def edit(path: str | os.PathLike | None = None, timeout: float = 30.0) -> Iterat
         rt.preserve_quotes = True
         rt.width = 4096
         rt.indent(mapping=2, sequence=4, offset=2)
-        read_document(path)  # syntax errors and duplicate keys, with line numbers
-        with path.open(encoding="utf-8") as fh:
-            doc = rt.load(fh)
+        read_document(path)  # syntax errors, duplicate keys and alias bombs, with line numbers
+        text = path.read_text(encoding="utf-8")
+        from . import yamlsafe
+
+        yamlsafe.check(text, f"Registry file {path}")  # the text ruamel reads (it may have changed)
+        doc = rt.load(text)
         if doc is None:
             raise RegistryError(f"{path} is empty.", hint="Add an 'adapters:' mapping.")
         before = _plain(doc)
