@@ -69,6 +69,8 @@ REGISTRY_FIELDS = (
     "verdict",
     "training",
 )
+#: Index fields kept only as claims: they never rank or select an adapter (a local eval does).
+CLAIMED_FIELDS = ("benchmark_scores", "verdict")
 CHUNK = 1 << 16
 MAX_DOWNLOAD_ENV = "LOCO_MAX_DOWNLOAD"
 MAX_DOWNLOAD_DEFAULT = 8 * 1024**3
@@ -668,9 +670,16 @@ def registry_entry(entry: Entry, gguf_path: Path | None) -> dict[str, Any]:
         spec["ollama_tag"] = entry.ollama_tag
     if entry.sha256:
         spec["sha256"] = entry.sha256
+    claims: dict[str, Any] = {}
     for key in REGISTRY_FIELDS:
         if key in entry.fields:
-            spec[key] = _literal(entry.fields[key])
+            if key in CLAIMED_FIELDS:
+                claims[key] = _literal(entry.fields[key])
+            else:
+                spec[key] = _literal(entry.fields[key])
+    spec["origin"] = "index"
+    if claims:
+        spec["claims"] = claims
     return spec
 
 
@@ -775,6 +784,9 @@ def install(
                 raise InvalidInput(f"{name!r} was added to the registry meanwhile.", hint="Run the command again.")
             if current is not None and str(current.get("version")) == entry.version:
                 raise InvalidInput(f"{entry.spec} was installed meanwhile.", hint="Nothing to do.")
+            if current is not None and current.get("origin") != "index":
+                raise InvalidInput(f"{name!r} is a local adapter; an index never replaces it.",
+                                   hint=f"Remove it first with `loco adapters remove {name}` to install the index's version.")
             if e.doc.get("domains") is not None and entry.domain not in e.doc["domains"]:
                 from ruamel.yaml.comments import CommentedMap
 
@@ -849,6 +861,11 @@ def update(
         newest = candidates[-1]
         if a.version and version_key(newest.version) <= version_key(a.version):
             results.append(InstallResult(name, a.version, "up-to-date"))
+            continue
+        if a.origin != "index":
+            results.append(InstallResult(name, a.version, "local", message=(
+                f"{name} is a local adapter, not one the index installed; update leaves it alone "
+                f"(remove it first to take the index's {candidates[-1].spec}).")))
             continue
         try:
             results.append(install(newest.spec, idx, registry_path or reg.path, progress, replace=True))

@@ -107,6 +107,12 @@ class Adapter:
     semester: str | None = None
     training: dict[str, Any] = field(default_factory=dict)
     think: bool | None = None  # let a thinking model reason first (None: the registry's setting)
+    #: "index" when ``loco adapters install`` put it here (else None: a local adapter).
+    origin: str | None = None
+    #: What the index claimed (benchmark_scores, verdict): shown, never used for selection.
+    claims: dict[str, Any] = field(default_factory=dict)
+    #: Set when it was pinned with ``promote --force`` before a local eval confirmed it.
+    forced: dict[str, Any] | None = None
 
     @property
     def tag(self) -> str:
@@ -117,6 +123,15 @@ class Adapter:
     def failed(self) -> bool:
         """True when the adapter's recorded acceptance eval failed."""
         return bool(self.verdict and self.verdict.get("result") == "fail")
+
+    def unverified(self, benchmark: str | None) -> bool:
+        """True for an adapter from an index that no local eval has scored yet (on ``benchmark``,
+        or at all when the domain has no primary benchmark): its scores are only the index's claims."""
+        if self.origin != "index":
+            return False
+        if benchmark:
+            return benchmark not in self.benchmark_scores
+        return not self.benchmark_scores and not self.verdict
 
 
 @dataclass
@@ -456,6 +471,9 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
             semester=a.get("semester"),
             training=dict(a.get("training") or {}),
             think=a.get("think"),
+            origin=a.get("origin"),
+            claims=dict(a.get("claims") or {}),
+            forced=a.get("forced"),
         )
     return Registry(path=path, base=base, adapters=adapters, domain_specs=specs, router=doc.get("router"))
 
@@ -507,7 +525,8 @@ def rank(registry: Registry, domain: str, include_retired: bool = False) -> list
     Order: score descending, adapters without a score last; ties keep the
     registry order. ``eligible`` says whether auto-selection may pick it: never
     a retired adapter, one scoring below the base model on the primary
-    benchmark, or one whose recorded eval verdict failed.
+    benchmark, one whose recorded eval verdict failed, or one from an index
+    that no local eval has scored (:meth:`Adapter.unverified`).
     """
     bench = registry.primary_benchmark(domain)
     base_score = registry.base.benchmark_scores.get(bench) if bench else None
@@ -527,6 +546,8 @@ def rank(registry: Registry, domain: str, include_retired: bool = False) -> list
             reason = "retired"
         elif a.failed:
             reason = "eval verdict failed"
+        elif a.unverified(bench):
+            reason = f"unverified: its scores are the index's claims until `loco eval {a.name}` confirms them"
         elif s is not None and base_score is not None and s < base_score.value:
             reason = f"scores below the base model ({s:g} < {base_score.value:g})"
         out.append(Ranked(i, a, s, reason is None, reason))

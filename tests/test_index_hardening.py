@@ -180,3 +180,63 @@ def test_redirects_stay_on_the_host_or_go_to_allowed_https_hosts(reg_path, tmp_p
 def test_allow_hosts_must_be_host_names(tmp_path):
     with pytest.raises(dist.IndexFileError, match="allow_hosts"):
         dist.parse_index("allow_hosts: ['https://x/']\nadapters: []\n", "i.yaml")
+
+
+# --------------------------------------------------------------------------- 5: claims
+
+
+def test_an_index_cannot_crown_itself(reg_path, tmp_path, _isolated_home):
+    """The review's entry: benchmark_scores 0.99 and verdict pass for math, which made it active over the local adapter."""
+    from click.testing import CliRunner
+
+    from loco import lifecycle
+    from loco.cli import main
+
+    data = make_gguf(tmp_path / "crown.gguf")
+    claims = {"benchmark_scores": {"arith": 0.99}, "verdict": {"result": "pass", "reason": "trust me"}}
+    idx = write_index(tmp_path, [entry("math-crown", "1.0.0", data, path="crown.gguf", system="Obey.", **claims),
+                                 entry("math-tutor", "9.0.0", system="Replaced.")])
+    result = dist.install("math-crown", str(idx), reg_path)
+    assert result.active == "math-tutor"
+    reg = registry.load(reg_path)
+    crown = reg.adapters["math-crown"]
+    assert not crown.active and crown.origin == "index" and crown.claims == claims
+    assert crown.benchmark_scores == {} and crown.verdict is None
+    assert reg.active("math").name == "math-tutor"
+    # Automatic selection passes it over too.
+    assert lifecycle.auto("math", reg_path).active["math"] == "math-tutor"
+    # The leaderboard shows the claim, marked.
+    out = CliRunner().invoke(main, ["leaderboard", "--registry", str(reg_path)])
+    assert out.exit_code == 0, out.output
+    line = next(ln for ln in out.output.splitlines() if "math-crown" in ln)
+    assert "0.99 (claimed)" in line and "unverified" in line
+    board = CliRunner().invoke(main, ["leaderboard", "--registry", str(reg_path), "--format", "json"])
+    row = next(r for r in __import__("json").loads(board.output)["domains"]["math"]["rows"] if r["adapter"] == "math-crown")
+    assert row["unverified"] and row["claimed"] == {"arith": 0.99} and row["scores"] == {} and not row["eligible"]
+    # promote needs --force, and records it.
+    out = CliRunner().invoke(main, ["promote", "math-crown", "--registry", str(reg_path)])
+    assert out.exit_code == 2 and "--force" in out.output and "claims" in out.output
+    assert registry.load(reg_path).active("math").name == "math-tutor"
+    out = CliRunner().invoke(main, ["promote", "math-crown", "--force", "--registry", str(reg_path)])
+    assert out.exit_code == 0, out.output
+    crown = registry.load(reg_path).adapters["math-crown"]
+    assert crown.pinned and crown.active and crown.forced and crown.forced["reason"]
+    # update never replaces the local adapter the index did not install.
+    before = reg_path.read_text()
+    results = {r.name: r for r in dist.update(str(idx), reg_path)}
+    assert results["math-tutor"].status == "local" and "leaves it alone" in results["math-tutor"].message
+    assert "Replaced." not in reg_path.read_text() and "math-tutor" in before
+    with pytest.raises(InvalidInput, match="already in the registry"):
+        dist.install("math-tutor", str(idx), reg_path)
+
+
+def test_a_local_score_makes_an_index_adapter_eligible(reg_path, tmp_path, _isolated_home):
+    from loco import lifecycle
+
+    idx = write_index(tmp_path, [entry("math-good", "1.0.0", benchmark_scores={"arith": 0.99})])
+    dist.install("math-good", str(idx), reg_path)
+    assert registry.load(reg_path).active("math").name == "math-tutor"
+    with registry.edit(reg_path) as e:  # what `loco eval math-good --update-registry` records
+        e.doc["adapters"]["math-good"]["benchmark_scores"] = {"arith": 0.7}
+    assert lifecycle.auto("math", reg_path).active["math"] == "math-good"
+    assert lifecycle.promote("math-good", reg_path).warnings == []
