@@ -205,8 +205,10 @@ def default_index() -> str:
 
 
 def _safe_relative(path: str) -> bool:
+    """A relative path inside the index's folder: no URL (``scheme:``), no drive, no ``..``, not absolute."""
     p = PurePosixPath(path.replace("\\", "/"))
-    return bool(path) and not p.is_absolute() and ".." not in p.parts and not re.match(r"^[A-Za-z]:", path)
+    return (bool(path) and not p.is_absolute() and ".." not in p.parts
+            and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) and "//" not in path)
 
 
 def _parse_entry(raw: Any, where: str) -> tuple[Entry | None, str | None]:
@@ -559,9 +561,16 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress | None, all
         ) from None
 
 
-def _copy_local(src: Path, part: Path, entry: Entry, progress: Progress | None) -> None:
+def _copy_local(src: Path, part: Path, entry: Entry, progress: Progress | None, folder: Path | None = None) -> None:
     if not src.is_file():
         raise AdapterFileError(f"The index names {src} for {entry.spec}, but there is no such file.", hint="Fix the index's path.")
+    if folder is not None:
+        real, root = src.resolve(), folder.resolve()
+        if root not in real.parents:
+            raise AdapterFileError(
+                f"The file the index names for {entry.spec} ({src}) is a symbolic link that leads out of the index's folder, to {real}; nothing was installed.",
+                hint="An index may only ship files inside its own folder; tell the index maintainer.",
+            )
     total = src.stat().st_size
     done = 0
     with src.open("rb") as fin, part.open("wb") as fout:
@@ -605,7 +614,7 @@ def fetch(entry: Entry, index: Index, reg: Registry, progress: Progress | None =
     if _is_url(source):
         _download(source, part, entry, progress, index.allow_hosts)
     else:
-        _copy_local(Path(source), part, entry, progress)
+        _copy_local(Path(source), part, entry, progress, Path(index.location).resolve().parent)
     size = part.stat().st_size
     if entry.size is not None and size < entry.size:
         raise DownloadError(
@@ -943,6 +952,9 @@ def pack(
         src = a.gguf_path
         if src is None or not src.is_file():
             raise AdapterFileError(f"The file of {name!r} ({src}) does not exist.", hint="Build or download it first.")
+        from .gguf_io import read_info
+
+        read_info(src, what=f"the file of {name!r}")  # only GGUF files are packed
         if url_base:
             entry["url"] = url_base.rstrip("/") + "/" + filename
         else:
@@ -962,8 +974,19 @@ def pack(
     if src is not None:
         target = out / filename
         tmp = out / (filename + ".tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        mode = src.stat().st_mode & 0o777  # never wider than the source
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as fout, src.open("rb") as fin:
+                shutil.copyfileobj(fin, fout, CHUNK)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         result.file_path = str(target)
     index_file = out / "index.yaml"
     doc: dict[str, Any] = {"index_version": INDEX_VERSION, "adapters": []}

@@ -240,3 +240,56 @@ def test_a_local_score_makes_an_index_adapter_eligible(reg_path, tmp_path, _isol
         e.doc["adapters"]["math-good"]["benchmark_scores"] = {"arith": 0.7}
     assert lifecycle.auto("math", reg_path).active["math"] == "math-good"
     assert lifecycle.promote("math-good", reg_path).warnings == []
+
+
+# --------------------------------------------------------------------------- 6: paths and files
+
+
+def test_index_paths_cannot_be_urls_or_symlinks_out_of_the_folder(reg_path, tmp_path, server, _isolated_home):
+    folder = tmp_path / "published"
+    folder.mkdir()
+    secret = tmp_path / "secret.gguf"
+    data = make_gguf(secret)
+    (folder / "inside.gguf").symlink_to(secret)
+    server.files["/evil.gguf"] = data
+    idx = write_index(folder, [
+        entry("by-url", "1.0.0", data, path=server.url + "/evil.gguf"),
+        entry("by-scheme", "1.0.0", data, path="file:/etc/passwd"),
+        entry("by-link", "1.0.0", data, path="inside.gguf"),
+    ])
+    before = reg_path.read_bytes()
+    for name in ("by-url", "by-scheme"):
+        with pytest.raises(dist.IndexFileError, match="must be relative"):
+            dist.install(name, str(idx), reg_path)
+    with pytest.raises(AdapterFileError, match="symbolic link"):
+        dist.install("by-link", str(idx), reg_path)
+    assert reg_path.read_bytes() == before and server.log == []
+
+
+def test_remove_of_an_unknown_name_says_so(reg_path):
+    from click.testing import CliRunner
+
+    from loco.cli import main
+
+    for args in (["adapters", "remove", "nothing-here"], ["adapters", "remove", "nothing-here", "--purge"], ["adapters", "remove", "nothing-here", "--json"]):
+        out = CliRunner().invoke(main, [*args, "--registry", str(reg_path)])
+        assert out.exit_code == 2 and "No adapter named 'nothing-here'" in out.output, out.output
+
+
+def test_pack_keeps_the_source_permissions_and_packs_only_gguf(reg_path, tmp_path, _isolated_home):
+    src = tmp_path / "private.gguf"
+    make_gguf(src)
+    os.chmod(src, 0o600)
+    with registry.edit(reg_path) as e:
+        e.doc["adapters"]["math-private"] = {"domain": "math", "type": "lora-gguf", "version": "1.0.0", "gguf_path": str(src)}
+    out = tmp_path / "dist"
+    old = os.umask(0o022)
+    try:
+        result = dist.pack("math-private", reg_path, out)
+    finally:
+        os.umask(old)
+    assert os.stat(result.file_path).st_mode & 0o777 == 0o600
+    src.write_bytes(b"#!/bin/sh\necho not a model\n")
+    with pytest.raises(AdapterFileError, match="not a GGUF|GGUF"):
+        dist.pack("math-private", reg_path, tmp_path / "dist2")
+    assert not (tmp_path / "dist2").exists()
