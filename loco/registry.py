@@ -178,11 +178,19 @@ class Registry:
         ]
 
     def active(self, domain: str) -> Adapter | None:
-        """The domain's active adapter, as stored (the only thing routing reads)."""
-        for a in self.in_domain(domain):
-            if a.active:
-                return a
-        return None
+        """The domain's active adapter, as stored (the only thing routing reads).
+
+        Two active adapters in one domain (a hand-edited file that routing loads
+        without the schema) are refused with the validation message, never
+        resolved by taking the first.
+        """
+        found = [a for a in self.in_domain(domain) if a.active]
+        if len(found) > 1:
+            names = ", ".join(a.name for a in found)
+            problem = f"adapters: domain {domain!r} has {len(found)} active adapters ({names}); at most one may be active"
+            raise RegistryError(f"{self.path}: {problem}.", problems=[problem],
+                                hint=f"Pick one with `loco promote NAME` or `loco promote --auto {domain}`.")
+        return found[0] if found else None
 
     def primary_benchmark(self, domain: str) -> str | None:
         """The domain's ranking benchmark: ``domains.<d>.primary_benchmark``, else the
@@ -280,6 +288,18 @@ def _location(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "(top)"
 
 
+def _inside_library(path: Path, base_dir: Path) -> bool:
+    """True when ``path`` (symbolic links followed) lies under ``base_dir`` or ``LOCO_HOME``."""
+    from .settings import loco_home
+
+    try:
+        real = path.resolve()
+        roots = [base_dir.resolve(), loco_home().resolve()]
+    except OSError:
+        return False
+    return any(real == r or r in real.parents for r in roots)
+
+
 def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list[str]]:
     """Every schema and cross-field problem of a registry document.
 
@@ -340,6 +360,11 @@ def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list
             path = resolve_path(gguf, base_dir)
             if not path.is_file():
                 warnings.append(f"{where}.gguf_path: file {path} does not exist")
+            elif not _inside_library(path, base_dir):
+                warnings.append(
+                    f"{where}.gguf_path: {path} lies outside the registry's folder and LOCO_HOME "
+                    "(move the file into one of them so the registry does not reach elsewhere)"
+                )
     for domain, names in sorted(active_by_domain.items()):
         if len(names) > 1:
             errors.append(
