@@ -262,6 +262,11 @@ def run_python(
 
     cpu = max(1, math.ceil(timeout_s) + 1)
     extra = max(0, int(max_processes))
+    # Without a PID namespace only a subreaper (Linux) can make sure no process
+    # the code starts outlives the run; elsewhere the code may start none.
+    reap = not isolated and extra > 0 and sys.platform.startswith("linux")
+    if not isolated and not reap:
+        extra = 0
 
     def limits(processes: int) -> dict[str, Any]:
         return {
@@ -291,7 +296,8 @@ def run_python(
         rep_r, rep_w = os.pipe()
         verdict_r, verdict_w = os.pipe()
         fds += [req_r, req_w, rep_r, rep_w, verdict_r, verdict_w]
-        code_cfg = {**_base_cfg("code", isolated, disk_mb), "rlimits": limits(extra), "max_processes": extra,
+        code_cfg = {**_base_cfg("code", isolated, disk_mb), "rlimits": limits(extra),
+                    "max_processes": extra, "reap": reap,
                     "code": code, "fds": {"requests": req_r, "replies": rep_w}}
         judge_cfg = {**_base_cfg("judge", isolated, 1), "rlimits": limits(0), "max_processes": 0,
                      "tests": list(tests), "fds": {"requests": req_w, "replies": rep_r, "verdict": verdict_w}}
@@ -317,6 +323,8 @@ def run_python(
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
+            if reap:
+                _stop_reaper(candidate)
             for p in procs:
                 _kill_group(p.pid)  # the code, and anything it left behind
             for p in procs:
@@ -332,6 +340,20 @@ def run_python(
         for fd in fds:
             os.close(fd)
         _rmtree(root)
+
+
+def _stop_reaper(reaper: subprocess.Popen) -> None:
+    """Let the subreaper kill what the code left behind before its process group is killed."""
+    try:
+        reaper.wait(timeout=2.0)  # it exits by itself once the code has answered the judge
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        reaper.send_signal(signal.SIGTERM)
+        reaper.wait(timeout=2.0)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
 
 
 def _read_verdict(fd: int) -> dict[str, Any] | None:
