@@ -399,7 +399,7 @@ def serve_code(cfg):
             result = target(*args, **kwargs)
             send({"value": reply_value(result), "args": [reply_value(a) for a in args]})
         except BaseException as exc:
-            send({"raise": type(exc).__name__, "message": tail(exc)})
+            send({"raise": type(exc).__name__, "message": str(exc)[-400:]})
     os._exit(0)
 
 
