@@ -316,6 +316,8 @@ def run_python(
         for fd in (req_r, req_w, rep_r, rep_w, verdict_w):
             os.close(fd)
             fds.remove(fd)
+        for name in ("code", "judge"):  # each process holds its orders open; nobody else may read them
+            (out / f"{name}.json").unlink()
         candidate, judge = procs
         timed_out = False
         try:

@@ -87,3 +87,16 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_fallback_code_cannot_read_the_tests(no_sandbox):
+    """Unsandboxed, the code shares the user's files; the judge's orders are gone before it runs."""
+    code = (
+        "import glob, os, tempfile\nSEEN = []\n"
+        "for path in glob.glob(os.path.join(tempfile.gettempdir(), '..', '*', 'loco-sandbox-*', 'out', '*'))"
+        " + glob.glob('/tmp/loco-sandbox-*/out/*'):\n"
+        "    try:\n        SEEN.append(open(path).read())\n    except OSError:\n        pass\n"
+        "def f(x):\n    return 4 if any('SECRET_EXPECTED' in s for s in SEEN) else -1\n"
+    )
+    res = sandbox.run_python(code, ["SECRET_EXPECTED = 1\nassert f(2) == 4"], allow_unsandboxed=True)
+    assert not res.passed and res.status == "failed", res
