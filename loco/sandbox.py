@@ -134,7 +134,11 @@ def hidden_paths() -> list[str]:
     """What the sandboxed code must not see: homes, the repository, loco's state and working directory."""
     from .settings import loco_home
 
-    candidates = ["/root", "/home", os.path.expanduser("~"), os.environ.get("HOME") or "", os.getcwd(),
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted
+        cwd = ""
+    candidates = ["/root", "/home", os.path.expanduser("~"), os.environ.get("HOME") or "", cwd,
                   str(Path(__file__).resolve().parents[1]), str(loco_home()), tempfile.gettempdir()]
     chosen: list[str] = []
     for c in sorted({os.path.realpath(c) for c in candidates if c}, key=len):
