@@ -94,11 +94,11 @@ def isolate(cfg):
     keeps = sorted({os.path.realpath(p) for p in cfg.get("keep", []) + own if os.path.isdir(p)})
     keep_fds_open = {p: os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)) for p in keeps}
     for hide in cfg.get("hide", []):
-        if not os.path.isdir(hide):
-            continue
+        if not os.path.isdir(hide) or any(k == hide or hide.startswith(k.rstrip("/") + "/") for k in keeps):
+            continue  # the interpreter itself lives there
         mount("tmpfs", hide, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
         for keep in keeps:
-            if keep == hide or keep.startswith(hide.rstrip("/") + "/"):
+            if keep.startswith(hide.rstrip("/") + "/"):
                 target = keep
                 os.makedirs(target, exist_ok=True)
                 mount("/proc/self/fd/%d" % keep_fds_open[keep], target, None, MS_BIND | MS_REC)
