@@ -306,9 +306,11 @@ def run_python(
         judge_cfg = {**_base_cfg("judge", isolated, 1), "rlimits": limits(0), "max_processes": 0,
                      "tests": list(tests), "fds": {"requests": req_w, "replies": rep_r, "verdict": verdict_w}}
         for name, cfg, passed_fds in (("code", code_cfg, (req_r, rep_w)), ("judge", judge_cfg, (req_w, rep_r, verdict_w))):
-            (out / f"{name}.json").write_text(json.dumps(cfg) + "\n", encoding="utf-8")
-            with (out / f"{name}.json").open("rb") as stdin, (out / f"{name}.out").open("wb") as so, \
+            # The orders go through a file without a name: no other process can open it.
+            with tempfile.TemporaryFile(dir=out) as stdin, (out / f"{name}.out").open("wb") as so, \
                     (out / f"{name}.err").open("wb") as se:
+                stdin.write((json.dumps(cfg) + "\n").encode("utf-8"))
+                stdin.seek(0)
                 try:
                     procs.append(subprocess.Popen(
                         [plan.python, "-I", "-S", "-c", _runner()],
@@ -320,8 +322,6 @@ def run_python(
         for fd in (req_r, req_w, rep_r, rep_w, verdict_w):
             os.close(fd)
             fds.remove(fd)
-        for name in ("code", "judge"):  # each process holds its orders open; nobody else may read them
-            (out / f"{name}.json").unlink()
         candidate, judge = procs
         timed_out = False
         try:

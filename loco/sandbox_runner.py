@@ -560,9 +560,20 @@ def judge(cfg):
     finish("passed", "all tests passed")
 
 
+def undumpable(flag):
+    """PR_SET_DUMPABLE: while 0, no other process of this user can open /proc/PID/fd or mem (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, flag, 0, 0, 0)
+
+
 def main():
+    undumpable(0)  # the orders on stdin (the tests, for the judge) stay private while they are read
     cfg = json.loads(sys.stdin.readline())
     sys.stdin.close()
+    if cfg.get("isolate") or cfg["role"] != "judge":
+        undumpable(1)
     if cfg.get("isolate"):
         isolate(cfg)
     elif cfg.get("reap"):

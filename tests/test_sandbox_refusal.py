@@ -90,13 +90,19 @@ def _alive(pid: int) -> bool:
 
 
 def test_fallback_code_cannot_read_the_tests(no_sandbox):
-    """Unsandboxed, the code shares the user's files; the judge's orders are gone before it runs."""
+    """Unsandboxed, the code shares the user's files and processes; the orders (the tests) go through files
+    without a name, so neither the sandbox folder nor the open descriptors of other processes show them."""
     code = (
-        "import glob, os, tempfile\nSEEN = []\n"
-        "for path in glob.glob(os.path.join(tempfile.gettempdir(), '..', '*', 'loco-sandbox-*', 'out', '*'))"
-        " + glob.glob('/tmp/loco-sandbox-*/out/*'):\n"
-        "    try:\n        SEEN.append(open(path).read())\n    except OSError:\n        pass\n"
+        "import glob, os\nSEEN = []\nME = '/proc/%d/' % os.getpid()\n"
+        "paths = glob.glob('/tmp/loco-sandbox-*/out/*') + glob.glob('/proc/[0-9]*/fd/*') + glob.glob('/proc/[0-9]*/cmdline')\n"
+        "for path in paths:\n"
+        "    if path.startswith(ME):\n        continue\n"
+        "    try:\n        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)\n"
+        "        try:\n            SEEN.append(os.read(fd, 1 << 20).decode('utf-8', 'replace'))\n"
+        "        finally:\n            os.close(fd)\n"
+        "    except OSError:\n        pass\n"
         "def f(x):\n    return 4 if any('SECRET_EXPECTED' in s for s in SEEN) else -1\n"
+        "def opened():\n    return len(SEEN)\n"
     )
-    res = sandbox.run_python(code, ["SECRET_EXPECTED = 1\nassert f(2) == 4"], allow_unsandboxed=True)
-    assert not res.passed and res.status == "failed", res
+    res = sandbox.run_python(code, ["SECRET_EXPECTED = 1\nassert opened() > 0\nassert f(2) == 4"], allow_unsandboxed=True)
+    assert not res.passed and res.status == "failed" and "f(2) == 4" in res.detail, res
