@@ -55,6 +55,7 @@ bench: $(STAMP)
 	$(LOCO) bench swap
 	$(LOCO) bench ask
 	$(LOCO) bench eval
+	$(LOCO) bench sandbox
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -363,3 +363,14 @@ def test_tests_needing_objects_are_marked_unsplittable():
     assert not res.passed and res.status == "unsplittable" and "push" in res.detail
     res = run_python("def apply(fn, x):\n    return fn(x)\n", ["assert apply(lambda v: v + 1, 1) == 2"])
     assert not res.passed and res.status == "unsplittable" and "argument" in res.detail
+
+
+def test_bench_sandbox_reports_both_cases():
+    from click.testing import CliRunner
+
+    from loco.cli import main
+
+    out = CliRunner().invoke(main, ["bench", "sandbox", "--runs", "1", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["isolation"] == "namespaces" and data["passing_ms"]["median"] > 0 and data["failing_ms"]["median"] > 0

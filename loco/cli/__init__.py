@@ -55,9 +55,9 @@ def bench() -> None:
 
 
 def _install() -> None:
-    from . import adapters, ask, distribution, engine, evaluate, library, migrate, register, router, train
+    from . import adapters, ask, distribution, engine, evaluate, library, migrate, register, router, sandbox, train
 
-    for module in (adapters, distribution, migrate, register, engine, router, ask, evaluate, library, train):
+    for module in (adapters, distribution, migrate, register, engine, router, ask, evaluate, library, train, sandbox):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
         for command in getattr(module, "BENCH", ()):
