@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(LOCO) bench ask
 	$(LOCO) bench eval
 	$(LOCO) bench merge
+	$(LOCO) bench sandbox
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -31,6 +31,7 @@ failed install leaves the registry and ``LOCO_HOME/adapters`` as they were.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -68,7 +69,14 @@ REGISTRY_FIELDS = (
     "verdict",
     "training",
 )
+#: Index fields kept only as claims: they never rank or select an adapter (a local eval does).
+CLAIMED_FIELDS = ("benchmark_scores", "verdict")
 CHUNK = 1 << 16
+MAX_DOWNLOAD_ENV = "LOCO_MAX_DOWNLOAD"
+MAX_DOWNLOAD_DEFAULT = 8 * 1024**3
+MAX_REDIRECTS = 10
+_REDIRECTS = (301, 302, 303, 307, 308)
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
 
 Progress = Callable[[int, "int | None"], None]
 
@@ -134,6 +142,8 @@ class Index:
     location: str
     entries: list[Entry]
     problems: list[str] = field(default_factory=list)
+    #: https hosts a download may be redirected to (besides the URL's own host).
+    allow_hosts: tuple[str, ...] = ()
 
     @property
     def is_remote(self) -> bool:
@@ -195,8 +205,10 @@ def default_index() -> str:
 
 
 def _safe_relative(path: str) -> bool:
+    """A relative path inside the index's folder: no URL (``scheme:``), no drive, no ``..``, not absolute."""
     p = PurePosixPath(path.replace("\\", "/"))
-    return bool(path) and not p.is_absolute() and ".." not in p.parts and not re.match(r"^[A-Za-z]:", path)
+    return (bool(path) and not p.is_absolute() and ".." not in p.parts
+            and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) and "//" not in path)
 
 
 def _parse_entry(raw: Any, where: str) -> tuple[Entry | None, str | None]:
@@ -259,8 +271,12 @@ def _parse_entry(raw: Any, where: str) -> tuple[Entry | None, str | None]:
 
 def parse_index(text: str, location: str) -> Index:
     """Parse index YAML text; invalid entries become ``problems``, not errors."""
+    from . import yamlsafe
+
     try:
-        doc = yaml.safe_load(text)
+        doc = yamlsafe.load(text, f"The adapter index {location}")
+    except yamlsafe.YamlLimitError as exc:
+        raise IndexFileError(exc.message, hint=exc.hint) from None
     except yaml.YAMLError as exc:
         raise IndexFileError(f"The adapter index {location} is not valid YAML: {exc}.") from None
     if isinstance(doc, list):
@@ -269,6 +285,9 @@ def parse_index(text: str, location: str) -> Index:
         raise IndexFileError(
             f"{location} is not an adapter index.", hint="An index is a mapping with an 'adapters:' list."
         )
+    hosts = doc.get("allow_hosts") or []
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and HOST_RE.match(h) for h in hosts):
+        raise IndexFileError(f"{location}: allow_hosts must be a list of host names.", hint="Write e.g. allow_hosts: [cdn.example.org].")
     entries, problems, seen = [], [], set()
     for i, raw in enumerate(doc.get("adapters") or []):
         entry, problem = _parse_entry(raw, f"adapters[{i}]")
@@ -280,7 +299,7 @@ def parse_index(text: str, location: str) -> Index:
                 continue
             seen.add((entry.name, entry.version))
             entries.append(entry)
-    return Index(location=location, entries=entries, problems=problems)
+    return Index(location=location, entries=entries, problems=problems, allow_hosts=tuple(h.casefold() for h in hosts))
 
 
 def load_index(location: str | os.PathLike | None = None) -> Index:
@@ -289,13 +308,27 @@ def load_index(location: str | os.PathLike | None = None) -> Index:
     if _is_url(location):
         import httpx
 
+        from .yamlsafe import MAX_BYTES
+
         try:
-            resp = httpx.get(location, timeout=30.0, follow_redirects=True)
+            with httpx.Client(timeout=30.0, follow_redirects=False) as client:
+                resp, _ = _open(client, location, {}, (), "the adapter index")
+                with contextlib.closing(resp):
+                    if resp.status_code != 200:
+                        raise DownloadError(f"The adapter index {location} answered HTTP {resp.status_code}.", hint="Check the URL.")
+                    body = b""
+                    for chunk in resp.iter_bytes():
+                        body += chunk
+                        if len(body) > MAX_BYTES:
+                            raise IndexFileError(f"The adapter index {location} is larger than {MAX_BYTES // (1024 * 1024)} MiB; loco does not read it.",
+                                                 hint="Check the URL.")
         except httpx.HTTPError as exc:
             raise DownloadError(f"Cannot fetch the adapter index {location}: {exc}.", hint="Check the URL and your network.") from None
-        if resp.status_code != 200:
-            raise DownloadError(f"The adapter index {location} answered HTTP {resp.status_code}.", hint="Check the URL.")
-        return parse_index(resp.text, location)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise IndexFileError(f"The adapter index {location} is not UTF-8 text (byte {exc.start}).", hint="Check the URL.") from None
+        return parse_index(text, location)
     path = Path(location).expanduser()
     try:
         text = path.read_text(encoding="utf-8")
@@ -422,7 +455,47 @@ def check_compatible(entry: Entry, reg: Registry) -> None:
         )
 
 
-def _download(url: str, part: Path, entry: Entry, progress: Progress | None) -> None:
+def max_download() -> int:
+    """The most bytes a download without a declared ``size`` may have: ``LOCO_MAX_DOWNLOAD`` (default 8 GiB)."""
+    raw = os.environ.get(MAX_DOWNLOAD_ENV, "").strip()
+    if not raw:
+        return MAX_DOWNLOAD_DEFAULT
+    m = re.match(r"^(\d+)\s*([KMGT]i?B?|B)?$", raw, re.IGNORECASE)
+    if not m:
+        raise InvalidInput(f"{MAX_DOWNLOAD_ENV}={raw!r} is not a size.", hint="Write bytes, or a number with K, M, G or T (e.g. 8G).")
+    unit = (m.group(2) or "B")[0].upper()
+    return int(m.group(1)) * {"B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}[unit]
+
+
+def _open(client: Any, url: str, headers: dict[str, str], allow_hosts: tuple[str, ...], what: str) -> tuple[Any, str]:
+    """GET ``url`` as a stream, following redirects only to the same host or to an https host of ``allow_hosts``."""
+    origin = (urlparse(url).hostname or "").casefold()
+    seen = [url]
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        resp = client.send(client.build_request("GET", current, headers=headers), stream=True)
+        if resp.status_code not in _REDIRECTS or "location" not in resp.headers:
+            return resp, current
+        resp.close()
+        target = urljoin(current, resp.headers["location"])
+        parsed = urlparse(target)
+        if parsed.scheme not in ("http", "https"):
+            raise DownloadError(f"{current} redirects {what} to {target}, which is not an http(s) address; loco does not follow it.",
+                                hint="The index or its server is wrong; tell the index maintainer.")
+        if target in seen:
+            raise DownloadError(f"{current} redirects {what} in a loop (back to {target}).", hint="The server is misconfigured; tell the index maintainer.")
+        host = (parsed.hostname or "").casefold()
+        if host != origin and not (parsed.scheme == "https" and host in allow_hosts):
+            raise DownloadError(
+                f"{current} redirects {what} to {host}, which is neither its own host nor an https host the index lists in allow_hosts.",
+                hint="If you trust that host, the index can list it under allow_hosts (https only).",
+            )
+        seen.append(target)
+        current = target
+    raise DownloadError(f"{url} redirects {what} more than {MAX_REDIRECTS} times.", hint="The server is misconfigured; tell the index maintainer.")
+
+
+def _download(url: str, part: Path, entry: Entry, progress: Progress | None, allow_hosts: tuple[str, ...] = ()) -> None:
     import httpx
 
     offset = part.stat().st_size if part.exists() else 0
@@ -431,10 +504,26 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress | None) -> 
         offset = 0
     if entry.size is not None and offset == entry.size and offset > 0:
         return
+    cap = entry.size if entry.size is not None else max_download()
+
+    def too_big(what: str) -> AdapterFileError:
+        if part.exists():
+            part.unlink()
+        if entry.size is not None:
+            return AdapterFileError(
+                f"{url} sent more than the {entry.size} bytes the index gives for {entry.spec}; the download was discarded.",
+                hint="The index or the server is wrong; tell the index maintainer.",
+            )
+        return AdapterFileError(
+            f"{url} {what} more than {cap} bytes for {entry.spec}, which gives no size; the download was discarded.",
+            hint=f"Raise {MAX_DOWNLOAD_ENV} if the file really is that large, or ask the index maintainer to give its size.",
+        )
+
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     try:
-        with httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=True) as client:
-            with client.stream("GET", url, headers=headers) as resp:
+        with httpx.Client(timeout=httpx.Timeout(30.0, read=120.0), follow_redirects=False) as client:
+            resp, _final = _open(client, url, headers, allow_hosts, f"the download of {entry.spec}")
+            with contextlib.closing(resp):
                 if resp.status_code == 416 and offset:
                     return  # the part file already holds everything; the checksum decides
                 if resp.status_code == 206:
@@ -449,6 +538,8 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress | None) -> 
                     total = int(length) if length and length.isdigit() else None
                 else:
                     raise DownloadError(f"Downloading {entry.spec} from {url} failed with HTTP {resp.status_code}.", hint="Check the index's URL.")
+                if total is not None and total > cap:
+                    raise too_big("announces")
                 total = entry.size if entry.size is not None else total
                 done = offset
                 if progress:
@@ -456,13 +547,9 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress | None) -> 
                 with part.open(mode) as fh:
                     for chunk in resp.iter_bytes():
                         done += len(chunk)
-                        if entry.size is not None and done > entry.size:
+                        if done > cap:
                             fh.close()
-                            part.unlink()
-                            raise AdapterFileError(
-                                f"{url} sent more than the {entry.size} bytes the index gives for {entry.spec}; the download was discarded.",
-                                hint="The index or the server is wrong; tell the index maintainer.",
-                            )
+                            raise too_big("sent")
                         fh.write(chunk)
                         if progress:
                             progress(done, total)
@@ -474,9 +561,16 @@ def _download(url: str, part: Path, entry: Entry, progress: Progress | None) -> 
         ) from None
 
 
-def _copy_local(src: Path, part: Path, entry: Entry, progress: Progress | None) -> None:
+def _copy_local(src: Path, part: Path, entry: Entry, progress: Progress | None, folder: Path | None = None) -> None:
     if not src.is_file():
         raise AdapterFileError(f"The index names {src} for {entry.spec}, but there is no such file.", hint="Fix the index's path.")
+    if folder is not None:
+        real, root = src.resolve(), folder.resolve()
+        if root not in real.parents:
+            raise AdapterFileError(
+                f"The file the index names for {entry.spec} ({src}) is a symbolic link that leads out of the index's folder, to {real}; nothing was installed.",
+                hint="An index may only ship files inside its own folder; tell the index maintainer.",
+            )
     total = src.stat().st_size
     done = 0
     with src.open("rb") as fin, part.open("wb") as fout:
@@ -518,9 +612,9 @@ def fetch(entry: Entry, index: Index, reg: Registry, progress: Progress | None =
     part = downloads / f"{entry.name}-{entry.version}-{entry.sha256[:16]}.part"
     source = index.source(entry)
     if _is_url(source):
-        _download(source, part, entry, progress)
+        _download(source, part, entry, progress, index.allow_hosts)
     else:
-        _copy_local(Path(source), part, entry, progress)
+        _copy_local(Path(source), part, entry, progress, Path(index.location).resolve().parent)
     size = part.stat().st_size
     if entry.size is not None and size < entry.size:
         raise DownloadError(
@@ -585,9 +679,16 @@ def registry_entry(entry: Entry, gguf_path: Path | None) -> dict[str, Any]:
         spec["ollama_tag"] = entry.ollama_tag
     if entry.sha256:
         spec["sha256"] = entry.sha256
+    claims: dict[str, Any] = {}
     for key in REGISTRY_FIELDS:
         if key in entry.fields:
-            spec[key] = _literal(entry.fields[key])
+            if key in CLAIMED_FIELDS:
+                claims[key] = _literal(entry.fields[key])
+            else:
+                spec[key] = _literal(entry.fields[key])
+    spec["origin"] = "index"
+    if claims:
+        spec["claims"] = claims
     return spec
 
 
@@ -692,6 +793,9 @@ def install(
                 raise InvalidInput(f"{name!r} was added to the registry meanwhile.", hint="Run the command again.")
             if current is not None and str(current.get("version")) == entry.version:
                 raise InvalidInput(f"{entry.spec} was installed meanwhile.", hint="Nothing to do.")
+            if current is not None and current.get("origin") != "index":
+                raise InvalidInput(f"{name!r} is a local adapter; an index never replaces it.",
+                                   hint=f"Remove it first with `loco adapters remove {name}` to install the index's version.")
             if e.doc.get("domains") is not None and entry.domain not in e.doc["domains"]:
                 from ruamel.yaml.comments import CommentedMap
 
@@ -766,6 +870,11 @@ def update(
         newest = candidates[-1]
         if a.version and version_key(newest.version) <= version_key(a.version):
             results.append(InstallResult(name, a.version, "up-to-date"))
+            continue
+        if a.origin != "index":
+            results.append(InstallResult(name, a.version, "local", message=(
+                f"{name} is a local adapter, not one the index installed; update leaves it alone "
+                f"(remove it first to take the index's {candidates[-1].spec}).")))
             continue
         try:
             results.append(install(newest.spec, idx, registry_path or reg.path, progress, replace=True))
@@ -843,6 +952,9 @@ def pack(
         src = a.gguf_path
         if src is None or not src.is_file():
             raise AdapterFileError(f"The file of {name!r} ({src}) does not exist.", hint="Build or download it first.")
+        from .gguf_io import read_info
+
+        read_info(src, what=f"the file of {name!r}")  # only GGUF files are packed
         if url_base:
             entry["url"] = url_base.rstrip("/") + "/" + filename
         else:
@@ -862,15 +974,30 @@ def pack(
     if src is not None:
         target = out / filename
         tmp = out / (filename + ".tmp")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, target)
+        mode = src.stat().st_mode & 0o777  # never wider than the source
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as fout, src.open("rb") as fin:
+                shutil.copyfileobj(fin, fout, CHUNK)
+            os.chmod(tmp, mode)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         result.file_path = str(target)
     index_file = out / "index.yaml"
     doc: dict[str, Any] = {"index_version": INDEX_VERSION, "adapters": []}
     if index_file.exists():
+        from . import yamlsafe
+
         try:
-            loaded = yaml.safe_load(index_file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
+            loaded = yamlsafe.load(index_file.read_text(encoding="utf-8"), str(index_file)) or {}
+        except yamlsafe.YamlLimitError as exc:
+            raise IndexFileError(exc.message, hint=exc.hint) from None
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
             raise IndexFileError(f"{index_file} is not valid YAML: {exc}.", hint="Fix or remove it.") from None
         if isinstance(loaded, list):
             loaded = {"adapters": loaded}

@@ -25,6 +25,7 @@ from .registry import Registry, Score, rank
 
 MISSING_MARK = "–"
 STALE_MARK = " (stale)"
+CLAIMED_MARK = " (claimed)"
 TEXT_FORMATS_EXTRA = ("json", "csv")
 
 
@@ -45,6 +46,12 @@ class Row:
     eligible: bool = True
     reason: str | None = None
     version: str | None = None
+    #: Scores an index claimed where no local eval has scored (never ranked).
+    claimed: dict[str, float] = field(default_factory=dict)
+    #: From an index and not yet confirmed by a local eval.
+    unverified: bool = False
+    #: Pinned with ``promote --force`` while unverified.
+    forced: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +68,9 @@ class Row:
             "verdict_reason": self.verdict_reason,
             "eligible": self.eligible,
             "reason": self.reason,
+            "claimed": dict(self.claimed),
+            "unverified": self.unverified,
+            "forced": self.forced,
         }
 
 
@@ -176,6 +186,9 @@ def build(registry: Registry, domain: str | None = None, include_retired: bool =
                     verdict_reason=(a.verdict or {}).get("reason"),
                     eligible=r.eligible,
                     reason=r.reason,
+                    claimed=_claimed(a, cols),
+                    unverified=a.unverified(primary),
+                    forced=bool(a.forced),
                 )
             )
         base = registry.base
@@ -191,6 +204,18 @@ def build(registry: Registry, domain: str | None = None, include_retired: bool =
             )
         )
     return boards
+
+
+def _claimed(a: Any, cols: list[str]) -> dict[str, float]:
+    raw = (a.claims or {}).get("benchmark_scores") or {}
+    out = {}
+    for b in cols:
+        if b in raw and b not in a.benchmark_scores:
+            try:
+                out[b] = Score.parse(raw[b]).value
+            except (TypeError, ValueError, KeyError):
+                continue
+    return out
 
 
 # --------------------------------------------------------------------------- output
@@ -213,19 +238,19 @@ def to_csv(boards: list[Board]) -> str:
     writer.writerow(
         ["domain", "kind", "rank", "adapter", "version", "active", "pinned", "retired", "verdict", "primary_benchmark"]
         + benches
-        + ["stale", "missing"]
+        + ["stale", "missing", "unverified_claims"]
     )
     for b in boards:
         for r in b.rows:
             writer.writerow(
                 [b.domain, "adapter", "" if r.rank is None else r.rank, r.adapter, r.version or "", r.active, r.pinned, r.retired, r.verdict or "", b.primary_benchmark or ""]
                 + ["" if n not in r.scores else r.scores[n] for n in benches]
-                + [";".join(r.stale), ";".join(r.missing)]
+                + [";".join(r.stale), ";".join(r.missing), ";".join(f"{k}={v:g}" for k, v in r.claimed.items())]
             )
         writer.writerow(
             [b.domain, "base", "", b.base_name, "", "", "", "", "", b.primary_benchmark or ""]
             + ["" if n not in b.base_scores else b.base_scores[n] for n in benches]
-            + [";".join(b.base_stale), ";".join(n for n in b.benchmarks if n not in b.base_scores)]
+            + [";".join(b.base_stale), ";".join(n for n in b.benchmarks if n not in b.base_scores), ""]
         )
     return out.getvalue()
 
@@ -243,7 +268,9 @@ def fmt_score(value: float | None, stale: bool = False) -> str:
 def _notes(r: Row) -> str:
     notes = []
     if r.pinned:
-        notes.append("pinned")
+        notes.append("pinned" + (" with --force" if r.forced else ""))
+    if r.unverified and r.eligible is not False and not r.reason:
+        notes.append("unverified")
     if r.retired:
         notes.append("retired")
     if r.verdict == "fail":
@@ -268,7 +295,8 @@ def to_text(boards: list[Board], fmt: str = "simple") -> str:
         for r in b.rows:
             rows.append(
                 ["-" if r.rank is None else str(r.rank), r.adapter]
-                + [fmt_score(r.scores.get(n), n in r.stale) for n in b.benchmarks]
+                + [fmt_score(r.scores.get(n), n in r.stale) if n in r.scores or n not in r.claimed
+                   else fmt_score(r.claimed[n]) + CLAIMED_MARK for n in b.benchmarks]
                 + ["*" if r.active else "", _notes(r)]
             )
         rows.append(
@@ -280,7 +308,8 @@ def to_text(boards: list[Board], fmt: str = "simple") -> str:
         if not b.rows:
             body += "\n(no adapters)"
         blocks.append(f"{title}\n{body}")
-    legend = f"* active   {MISSING_MARK} no score   (stale) benchmark file changed since the score was recorded"
+    legend = (f"* active   {MISSING_MARK} no score   (stale) benchmark file changed since the score was recorded"
+              f"   {CLAIMED_MARK.strip()} the index's claim, unverified until `loco eval` scores it here")
     return "\n\n".join(blocks + [legend])
 
 

@@ -12,6 +12,7 @@ pinned and leaves routing and the leaderboard.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +38,12 @@ def _unpin(spec: Any) -> None:
         del spec["pinned"]
 
 
-def promote(name: str, path: str | os.PathLike | None = None) -> Change:
-    """Pin ``name`` as its domain's active adapter, unpinning whichever was pinned before."""
+def promote(name: str, path: str | os.PathLike | None = None, force: bool = False) -> Change:
+    """Pin ``name`` as its domain's active adapter, unpinning whichever was pinned before.
+
+    An adapter from an index that no local eval has confirmed (its scores are
+    only claims) needs ``force``, which is recorded in the adapter's ``forced``.
+    """
     result = Change()
     with edit(path) as e:
         spec = e.adapter_doc(name)
@@ -48,6 +53,20 @@ def promote(name: str, path: str | os.PathLike | None = None) -> Change:
                 hint=f"Bring it back first with `loco retire --undo {name}`.",
             )
         domain = spec["domain"]
+        reg = e.registry()
+        if reg.adapters[name].unverified(reg.primary_benchmark(domain)):
+            if not force:
+                raise InvalidInput(
+                    f"Adapter {name!r} came from an index and no local eval has confirmed its scores (they are only claims).",
+                    hint=f"Run `loco eval {name}` first, or pass --force to pin it anyway (recorded in the registry).",
+                )
+            from ruamel.yaml.comments import CommentedMap
+
+            forced = CommentedMap()
+            forced["date"] = datetime.date.today().isoformat()
+            forced["reason"] = "pinned before a local eval confirmed the index's claims"
+            spec["forced"] = forced
+            result.warnings.append(f"{name} is pinned unverified (--force): run `loco eval {name}` to confirm it.")
         for other, ospec in (e.doc.get("adapters") or {}).items():
             if other != name and ospec.get("domain") == domain:
                 _unpin(ospec)

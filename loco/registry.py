@@ -108,6 +108,12 @@ class Adapter:
     training: dict[str, Any] = field(default_factory=dict)
     think: bool | None = None  # let a thinking model reason first (None: the registry's setting)
     merge: dict[str, Any] = field(default_factory=dict)  # merged-gguf: base, sources and scales
+    #: "index" when ``loco adapters install`` put it here (else None: a local adapter).
+    origin: str | None = None
+    #: What the index claimed (benchmark_scores, verdict): shown, never used for selection.
+    claims: dict[str, Any] = field(default_factory=dict)
+    #: Set when it was pinned with ``promote --force`` before a local eval confirmed it.
+    forced: dict[str, Any] | None = None
 
     @property
     def tag(self) -> str:
@@ -118,6 +124,15 @@ class Adapter:
     def failed(self) -> bool:
         """True when the adapter's recorded acceptance eval failed."""
         return bool(self.verdict and self.verdict.get("result") == "fail")
+
+    def unverified(self, benchmark: str | None) -> bool:
+        """True for an adapter from an index that no local eval has scored yet (on ``benchmark``,
+        or at all when the domain has no primary benchmark): its scores are only the index's claims."""
+        if self.origin != "index":
+            return False
+        if benchmark:
+            return benchmark not in self.benchmark_scores
+        return not self.benchmark_scores and not self.verdict
 
 
 @dataclass
@@ -164,11 +179,19 @@ class Registry:
         ]
 
     def active(self, domain: str) -> Adapter | None:
-        """The domain's active adapter, as stored (the only thing routing reads)."""
-        for a in self.in_domain(domain):
-            if a.active:
-                return a
-        return None
+        """The domain's active adapter, as stored (the only thing routing reads).
+
+        Two active adapters in one domain (a hand-edited file that routing loads
+        without the schema) are refused with the validation message, never
+        resolved by taking the first.
+        """
+        found = [a for a in self.in_domain(domain) if a.active]
+        if len(found) > 1:
+            names = ", ".join(a.name for a in found)
+            problem = f"adapters: domain {domain!r} has {len(found)} active adapters ({names}); at most one may be active"
+            raise RegistryError(f"{self.path}: {problem}.", problems=[problem],
+                                hint=f"Pick one with `loco promote NAME` or `loco promote --auto {domain}`.")
+        return found[0] if found else None
 
     def primary_benchmark(self, domain: str) -> str | None:
         """The domain's ranking benchmark: ``domains.<d>.primary_benchmark``, else the
@@ -229,8 +252,12 @@ def read_document(path: str | os.PathLike) -> dict[str, Any]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"Cannot read registry file {path}: {exc}.") from None
+    from . import yamlsafe
+
     try:
-        doc = yaml.load(text, Loader=_UniqueKeyLoader)
+        doc = yamlsafe.load(text, f"Registry file {path}", _UniqueKeyLoader)
+    except yamlsafe.YamlLimitError as exc:
+        raise RegistryError(exc.message, problems=[exc.message], hint=exc.hint) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
@@ -260,6 +287,18 @@ def _schema() -> dict[str, Any]:
 
 def _location(parts: Any) -> str:
     return ".".join(str(p) for p in parts) or "(top)"
+
+
+def _inside_library(path: Path, base_dir: Path) -> bool:
+    """True when ``path`` (symbolic links followed) lies under ``base_dir`` or ``LOCO_HOME``."""
+    from .settings import loco_home
+
+    try:
+        real = path.resolve()
+        roots = [base_dir.resolve(), loco_home().resolve()]
+    except OSError:
+        return False
+    return any(real == r or r in real.parents for r in roots)
 
 
 def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list[str]]:
@@ -322,6 +361,11 @@ def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list
             path = resolve_path(gguf, base_dir)
             if not path.is_file():
                 warnings.append(f"{where}.gguf_path: file {path} does not exist")
+            elif not _inside_library(path, base_dir):
+                warnings.append(
+                    f"{where}.gguf_path: {path} lies outside the registry's folder and LOCO_HOME "
+                    "(move the file into one of them so the registry does not reach elsewhere)"
+                )
     for domain, names in sorted(active_by_domain.items()):
         if len(names) > 1:
             errors.append(
@@ -454,6 +498,9 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
             training=dict(a.get("training") or {}),
             think=a.get("think"),
             merge=dict(a.get("merge") or {}),
+            origin=a.get("origin"),
+            claims=dict(a.get("claims") or {}),
+            forced=a.get("forced"),
         )
     return Registry(path=path, base=base, adapters=adapters, domain_specs=specs, router=doc.get("router"))
 
@@ -505,7 +552,8 @@ def rank(registry: Registry, domain: str, include_retired: bool = False) -> list
     Order: score descending, adapters without a score last; ties keep the
     registry order. ``eligible`` says whether auto-selection may pick it: never
     a retired adapter, one scoring below the base model on the primary
-    benchmark, or one whose recorded eval verdict failed.
+    benchmark, one whose recorded eval verdict failed, or one from an index
+    that no local eval has scored (:meth:`Adapter.unverified`).
     """
     bench = registry.primary_benchmark(domain)
     base_score = registry.base.benchmark_scores.get(bench) if bench else None
@@ -525,6 +573,8 @@ def rank(registry: Registry, domain: str, include_retired: bool = False) -> list
             reason = "retired"
         elif a.failed:
             reason = "eval verdict failed"
+        elif a.unverified(bench):
+            reason = f"unverified: its scores are the index's claims until `loco eval {a.name}` confirms them"
         elif s is not None and base_score is not None and s < base_score.value:
             reason = f"scores below the base model ({s:g} < {base_score.value:g})"
         out.append(Ranked(i, a, s, reason is None, reason))
@@ -587,9 +637,12 @@ def edit(path: str | os.PathLike | None = None, timeout: float = 30.0) -> Iterat
         rt.preserve_quotes = True
         rt.width = 4096
         rt.indent(mapping=2, sequence=4, offset=2)
-        read_document(path)  # syntax errors and duplicate keys, with line numbers
-        with path.open(encoding="utf-8") as fh:
-            doc = rt.load(fh)
+        read_document(path)  # syntax errors, duplicate keys and alias bombs, with line numbers
+        text = path.read_text(encoding="utf-8")
+        from . import yamlsafe
+
+        yamlsafe.check(text, f"Registry file {path}")  # the text ruamel reads (it may have changed)
+        doc = rt.load(text)
         if doc is None:
             raise RegistryError(f"{path} is empty.", hint="Add an 'adapters:' mapping.")
         before = _plain(doc)

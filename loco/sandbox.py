@@ -1,23 +1,37 @@
 """Run untrusted Python (generated code) against tests, contained.
 
-The code never runs inside loco: each call starts a separate Python process
-(``-I -S``: isolated mode, standard library only) with
+The code never runs inside loco, and the verdict is not decided where the code
+runs. Each call starts two separate Python processes (``-I -S``: isolated mode,
+standard library only; the program is :mod:`loco.sandbox_runner`):
 
-* resource limits set before the code runs: CPU seconds, address space
-  (memory), file size, process count, open files, no core dumps;
-* a throw-away working directory, removed afterwards, and a scrubbed
-  environment whose ``HOME`` is a read-only directory inside it;
-* no network: a new Linux network namespace (only a down loopback device),
-  made with util-linux ``unshare`` (also a PID namespace, so every process
-  the code starts dies with it) or, without that tool, with the ``unshare``
-  system call from inside the child;
-* when loco runs as root, the code runs as ``nobody`` (root ignores the
-  process-count limit).
+* the **candidate** runs the code, then answers calls on a pipe: the name of a
+  function and plain-data arguments in, a plain-data result (or the name of the
+  exception it raised) out;
+* the **judge** runs the tests (exec semantics in one namespace, so a test may be
+  any statement and a later test may use what an earlier one defined), resolving
+  the candidate's names through the pipe, and writes the verdict to a pipe only
+  loco holds. Values come back as exact builtin types (None, bool, int, float,
+  complex, str, bytes, list, tuple, set, frozenset, dict); anything else becomes
+  an object that equals only itself, so an ``__eq__`` that is always true, a
+  patched ``exec``, ``compile`` or ``AssertionError``, printing a nonce or
+  exiting early (``os._exit(0)``, ``sys.exit`` from ``atexit``) cannot make a
+  wrong function pass. Builtins always win in the judge's namespace. A test that
+  needs more than plain data (it calls a method of a returned object, or passes
+  a function as an argument) ends with status ``unsplittable``: not passed.
 
-When no namespace can be made, :func:`run_python` refuses (status
-``"refused"``) unless ``allow_network=True``. Tests run with ``exec``
-semantics in the namespace of the code, so a test may be any statement,
-compound ones included.
+Both processes get resource limits (CPU seconds, address space, file size,
+process count, open files, no core dumps) and, where Linux allows it (for root
+and ordinary users alike, without any helper program), new user, mount,
+network, PID, IPC and UTS namespaces: the whole file system read-only, the
+user's home, the repository and ``LOCO_HOME`` hidden behind empty read-only
+tmpfs, one size-capped tmpfs as the working directory and as ``/tmp``,
+``/var/tmp`` and ``/dev/shm``, a fresh ``/proc`` that shows only the sandbox's
+own processes, no network, and no capabilities. When loco runs as root the
+processes run as ``nobody``.
+
+When no namespace can be made (no user namespaces, macOS), :func:`run_python`
+refuses (status ``"refused"``) unless ``allow_unsandboxed=True`` (the CLI's
+``--allow-unsandboxed``).
 """
 
 from __future__ import annotations
@@ -26,7 +40,6 @@ import functools
 import json
 import math
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -41,83 +54,25 @@ from typing import Any, Sequence
 #: uid/gid the code runs as when loco itself runs as root.
 NOBODY = 65534
 
-
 MAX_FILE_BYTES = 16 * 1024 * 1024
+DISK_MB = 64
 DETAIL_CHARS = 600
 
 NO_ISOLATION = (
-    "No network namespace can be made on this machine (neither `unshare` nor the unshare "
-    "system call works here), so generated code cannot be run without network access."
+    "No sandbox can be made on this machine (Linux user, mount and network namespaces are "
+    "not available), so generated code cannot be run contained."
 )
 NO_ISOLATION_HINT = (
-    "Run loco where unprivileged user namespaces are allowed, or pass --allow-network "
-    "to run the generated code with network access at your own risk."
+    "Run loco where unprivileged user namespaces are allowed, or pass --allow-unsandboxed "
+    "to run the generated code with your own permissions and network access, at your own risk."
 )
+ALLOW_FLAG = "--allow-unsandboxed"
 
-# Exit codes of the runner below.
-_PASSED, _FAILED, _CODE_ERROR, _ISOLATION_FAILED = 0, 1, 2, 97
-
-# The program of the child process. It reads its orders on stdin, makes the
-# namespace (libc method), sets the limits, then runs the code and the tests.
-# Standard library only, and valid on every Python 3 the host may pick.
-_RUNNER = r"""
-import json, os, resource, sys, traceback
-cfg = json.loads(sys.stdin.read())
-sys.stdin.close()
-if cfg["unshare"] == "libc":
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x10000000 | 0x40000000) != 0:
-        sys.stderr.write("unshare failed: errno %d\n" % ctypes.get_errno())
-        os._exit(97)
-if cfg["probe"]:
-    os._exit(0)
-limits = cfg["rlimits"]
-if limits.get("RLIMIT_NPROC") == "auto":
-    uid = os.getuid()
-    count = 0
-    try:
-        pids = os.listdir("/proc")
-    except OSError:
-        pids = []
-    for pid in pids:
-        try:
-            if pid.isdigit() and os.stat("/proc/" + pid).st_uid == uid:
-                count += 1
-        except OSError:
-            pass
-    limits["RLIMIT_NPROC"] = count + cfg["max_processes"]
-for name, value in limits.items():
-    if hasattr(resource, name):
-        try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-        except (ValueError, OSError) as exc:
-            sys.stderr.write("cannot set %s: %s\n" % (name, exc))
-            os._exit(97)
-nonce = cfg.pop("nonce")
-namespace = {"__name__": "__solution__", "__builtins__": __builtins__}
-
-def tail(exc):
-    return "".join(traceback.format_exception_only(type(exc), exc)).strip()[-400:]
-
-try:
-    exec(compile(cfg["code"], "solution.py", "exec"), namespace)
-except BaseException as exc:
-    sys.stderr.write("the code raised before the tests ran: %s\n" % tail(exc))
-    sys.stderr.flush()
-    os._exit(2)
-for i, test in enumerate(cfg["tests"]):
-    try:
-        exec(compile(test, "test_%d.py" % (i + 1), "exec"), namespace)
-    except BaseException as exc:
-        sys.stderr.write("test %d of %d failed: %s\n  %s\n" % (i + 1, len(cfg["tests"]), tail(exc), test.strip()[:300]))
-        sys.stderr.flush()
-        os._exit(1)
-sys.stdout.flush()
-sys.stdout.write("\n" + nonce + "\n")
-sys.stdout.flush()
-os._exit(0)
-"""
+_ISOLATION_FAILED = 97
+_RUNNER_PATH = Path(__file__).with_name("sandbox_runner.py")
+#: Top-level directories never hidden, even when loco runs from one of them.
+_SYSTEM = {"/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+           "/run", "/sbin", "/sys", "/tmp", "/usr", "/var"}
 
 _warned = threading.Event()
 
@@ -128,7 +83,9 @@ class SandboxResult:
 
     ``status``: ``passed`` (every test passed), ``failed`` (a test failed),
     ``timeout`` (wall-clock or CPU limit), ``error`` (the code did not load,
-    crashed, or was killed) or ``refused`` (no network isolation available).
+    crashed, or was killed), ``unsplittable`` (the tests need more than plain
+    data from the code, so no verdict can be made outside it) or ``refused``
+    (no sandbox available).
     """
 
     passed: bool
@@ -144,7 +101,7 @@ class SandboxResult:
 class _Plan:
     """How this machine runs sandboxed code (found once by probing)."""
 
-    method: str | None  # "unshare", "libc" or None
+    method: str | None  # "namespaces" or None
     python: str
     uid: int | None  # the uid to switch to (root only), else None
 
@@ -164,28 +121,56 @@ def _interpreters() -> list[str]:
     return seen
 
 
-def _command(method: str | None, python: str) -> list[str]:
-    cmd = [python, "-I", "-S", "-c", _RUNNER]
-    if method == "unshare":
-        unshare = shutil.which("unshare") or "unshare"
-        return [unshare, "--user", "--net", "--pid", "--fork", "--kill-child", *cmd]
-    return cmd
+@functools.lru_cache(maxsize=1)
+def _runner() -> str:
+    return _RUNNER_PATH.read_text(encoding="utf-8")
 
 
 def _drop(uid: int | None) -> dict[str, Any]:
     return {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
 
 
-def _try(method: str | None, python: str, uid: int | None) -> bool:
-    cfg = {"unshare": method, "probe": True}
+def hidden_paths() -> list[str]:
+    """What the sandboxed code must not see: homes, the repository, loco's state and working directory."""
+    from .settings import loco_home
+
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted
+        cwd = ""
+    candidates = ["/root", "/home", os.path.expanduser("~"), os.environ.get("HOME") or "", cwd,
+                  str(Path(__file__).resolve().parents[1]), str(loco_home()), tempfile.gettempdir()]
+    chosen: list[str] = []
+    for c in sorted({os.path.realpath(c) for c in candidates if c}, key=len):
+        if c in _SYSTEM or c.startswith("/tmp/") or not os.path.isdir(c):
+            continue
+        if any(c == h or c.startswith(h.rstrip("/") + "/") for h in chosen):
+            continue
+        chosen.append(c)
+    return chosen
+
+
+def _base_cfg(role: str, isolate: bool, disk_mb: int = DISK_MB) -> dict[str, Any]:
+    return {"role": role, "isolate": isolate, "hide": hidden_paths() if isolate else [],
+            "keep": [], "disk_kb": max(1, int(disk_mb)) * 1024, "fds": {}}
+
+
+def _env(isolated: bool, root: Path | None) -> dict[str, str]:
+    home = "/tmp/home" if isolated or root is None else str(root / "home")
+    tmp = "/tmp" if isolated or root is None else str(root / "work")
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": tmp, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+
+
+def _try(isolate: bool, python: str, uid: int | None) -> bool:
+    cfg = _base_cfg("probe", isolate)
     try:
         proc = subprocess.run(
-            _command(method, python),
-            input=json.dumps(cfg).encode(),
+            [python, "-I", "-S", "-c", _runner()],
+            input=(json.dumps(cfg) + "\n").encode(),
             capture_output=True,
             timeout=20,
             cwd="/",
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+            env=_env(isolate, None),
             **_drop(uid),
         )
     except (OSError, subprocess.SubprocessError):
@@ -197,27 +182,29 @@ def _try(method: str | None, python: str, uid: int | None) -> bool:
 def _plan() -> _Plan:
     uid = NOBODY if hasattr(os, "geteuid") and os.geteuid() == 0 else None
     pythons = _interpreters()
-    methods = (["unshare"] if shutil.which("unshare") else []) + ["libc"]
+    if sys.platform.startswith("linux"):
+        for python in pythons:
+            if _try(True, python, uid):
+                return _Plan("namespaces", python, uid)
+    # No namespace: still find an interpreter that runs (for allow_unsandboxed).
     for python in pythons:
-        for method in methods:
-            if _try(method, python, uid):
-                return _Plan(method, python, uid)
-    # No namespace: still find an interpreter that runs (for allow_network).
-    for python in pythons:
-        if _try(None, python, uid):
+        if _try(False, python, uid):
             return _Plan(None, python, uid)
     return _Plan(None, pythons[0] if pythons else sys.executable, None)
 
 
-def network_isolation() -> str | None:
-    """How generated code is cut off from the network here: ``"unshare"`` (util-linux,
-    network and PID namespaces), ``"libc"`` (the unshare system call), or None."""
+def isolation() -> str | None:
+    """How generated code is contained here: ``"namespaces"`` (Linux user, mount,
+    network and PID namespaces, see the module docstring) or None."""
     return _plan().method
+
+
+network_isolation = isolation  # the older name
 
 
 def isolation_warning() -> str | None:
     """The one-time message about missing isolation, or None when isolation works."""
-    return None if network_isolation() else NO_ISOLATION
+    return None if isolation() else NO_ISOLATION
 
 
 def _tail(path: Path) -> str:
@@ -257,46 +244,50 @@ def run_python(
     *,
     timeout_s: float = 5.0,
     memory_mb: int = 512,
-    allow_network: bool = False,
+    allow_unsandboxed: bool = False,
     max_processes: int = 0,
+    disk_mb: int = DISK_MB,
 ) -> SandboxResult:
-    """Run ``code`` then each test (exec semantics) in a contained child process.
+    """Run ``code``, then judge it by ``tests`` (exec semantics) from a second process.
 
     Passes when every test runs without raising. ``max_processes`` is how many
     processes the code may start besides itself (none by default, so
-    ``os.system`` and fork bombs get nowhere). Never raises for anything the
-    code does; returns a :class:`SandboxResult` instead.
+    ``os.system`` and fork bombs get nowhere); ``disk_mb`` caps all it writes.
+    Never raises for anything the code does; returns a :class:`SandboxResult`.
     """
     start = time.perf_counter()
     plan = _plan()
-    if plan.method is None and not allow_network:
+    isolated = plan.method is not None
+    if not isolated and not allow_unsandboxed:
         if not _warned.is_set():
             _warned.set()
             print(f"loco: {NO_ISOLATION} {NO_ISOLATION_HINT}", file=sys.stderr)
         return SandboxResult(False, "refused", NO_ISOLATION, 0.0)
 
-    nonce = secrets.token_hex(16)
     cpu = max(1, math.ceil(timeout_s) + 1)
-    rlimits: dict[str, Any] = {
-        "RLIMIT_CPU": cpu,
-        "RLIMIT_AS": int(memory_mb) * 1024 * 1024,
-        "RLIMIT_FSIZE": MAX_FILE_BYTES,
-        "RLIMIT_NOFILE": 64,
-        "RLIMIT_CORE": 0,
-        # Inside a new user namespace the count covers only the sandbox's own
-        # processes; without one it must leave room for the user's others.
-        "RLIMIT_NPROC": 1 + max_processes if plan.method else "auto",
-    }
-    cfg = {
-        "unshare": "libc" if plan.method == "libc" else None,
-        "probe": False,
-        "rlimits": rlimits,
-        "max_processes": max_processes,
-        "nonce": nonce,
-        "code": code,
-        "tests": list(tests),
-    }
+    extra = max(0, int(max_processes))
+    # Without a PID namespace only a subreaper (Linux) can make sure no process
+    # the code starts outlives the run; elsewhere the code may start none.
+    reap = not isolated and extra > 0 and sys.platform.startswith("linux")
+    if not isolated and not reap:
+        extra = 0
+
+    def limits(processes: int) -> dict[str, Any]:
+        return {
+            "RLIMIT_CPU": cpu,
+            "RLIMIT_AS": int(memory_mb) * 1024 * 1024,
+            "RLIMIT_FSIZE": MAX_FILE_BYTES,
+            "RLIMIT_NOFILE": 64,
+            "RLIMIT_CORE": 0,
+            # Inside the new user namespace the count covers only the sandbox's own
+            # processes (the waiter and the code); without one it must leave room
+            # for the user's others.
+            "RLIMIT_NPROC": 2 + processes if isolated else "auto",
+        }
+
     root = Path(tempfile.mkdtemp(prefix="loco-sandbox-"))
+    fds: list[int] = []
+    procs: list[subprocess.Popen] = []
     try:
         work, home, out = root / "work", root / "home", root / "out"
         for d in (work, home, out):
@@ -305,73 +296,125 @@ def run_python(
             os.chmod(root, 0o711)
             os.chown(work, plan.uid, plan.uid)
         os.chmod(home, 0o555)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(home),
-            "TMPDIR": str(work),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-        }
-        with (out / "stdout").open("wb") as so, (out / "stderr").open("wb") as se:
-            try:
-                proc = subprocess.Popen(
-                    _command(plan.method, plan.python),
-                    stdin=subprocess.PIPE,
-                    stdout=so,
-                    stderr=se,
-                    cwd=str(work),
-                    env=env,
-                    start_new_session=True,
-                    close_fds=True,
-                    **_drop(plan.uid),
-                )
-            except OSError as exc:
-                return SandboxResult(False, "error", f"cannot start the sandbox: {exc}", _ms(start))
-            timed_out = False
-            try:
-                proc.communicate(input=json.dumps(cfg).encode("utf-8"), timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc.pid)
-                proc.wait()
-            except BaseException:
-                _kill_group(proc.pid)
-                proc.wait()
-                raise
-            finally:
-                _kill_group(proc.pid)  # anything the code left behind
-        stdout = (out / "stdout").read_bytes()[-4096:].decode("utf-8", "replace")
-        stderr = _tail(out / "stderr")
-        return _verdict(proc.returncode, timed_out, stdout, stderr, nonce, timeout_s, _ms(start))
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        verdict_r, verdict_w = os.pipe()
+        fds += [req_r, req_w, rep_r, rep_w, verdict_r, verdict_w]
+        code_cfg = {**_base_cfg("code", isolated, disk_mb), "rlimits": limits(extra),
+                    "max_processes": extra, "reap": reap,
+                    "code": code, "fds": {"requests": req_r, "replies": rep_w}}
+        judge_cfg = {**_base_cfg("judge", isolated, 1), "rlimits": limits(0), "max_processes": 0,
+                     "tests": list(tests), "fds": {"requests": req_w, "replies": rep_r, "verdict": verdict_w}}
+        for name, cfg, passed_fds in (("code", code_cfg, (req_r, rep_w)), ("judge", judge_cfg, (req_w, rep_r, verdict_w))):
+            # The orders go through a file without a name: no other process can open it.
+            with tempfile.TemporaryFile(dir=out) as stdin, (out / f"{name}.out").open("wb") as so, \
+                    (out / f"{name}.err").open("wb") as se:
+                stdin.write((json.dumps(cfg) + "\n").encode("utf-8"))
+                stdin.seek(0)
+                try:
+                    procs.append(subprocess.Popen(
+                        [plan.python, "-I", "-S", "-c", _runner()],
+                        stdin=stdin, stdout=so, stderr=se, cwd=str(work), env=_env(isolated, root),
+                        start_new_session=True, close_fds=True, pass_fds=passed_fds, **_drop(plan.uid),
+                    ))
+                except OSError as exc:
+                    return SandboxResult(False, "error", f"cannot start the sandbox: {exc}", _ms(start))
+        for fd in (req_r, req_w, rep_r, rep_w, verdict_w):
+            os.close(fd)
+            fds.remove(fd)
+        candidate, judge = procs
+        timed_out = False
+        try:
+            judge.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            if reap:
+                _stop_reaper(candidate)
+            for p in procs:
+                _kill_group(p.pid)  # the code, and anything it left behind
+            for p in procs:
+                p.wait()
+        verdict = _read_verdict(verdict_r)
+        return _verdict(judge.returncode, candidate.returncode, verdict, timed_out, timeout_s,
+                        _tail(out / "judge.err"), _tail(out / "code.err"), _ms(start))
     finally:
+        for p in procs:
+            if p.returncode is None:
+                _kill_group(p.pid)
+                p.wait()
+        for fd in fds:
+            os.close(fd)
         _rmtree(root)
+
+
+def _stop_reaper(reaper: subprocess.Popen) -> None:
+    """Let the subreaper kill what the code left behind before its process group is killed."""
+    try:
+        reaper.wait(timeout=2.0)  # it exits by itself once the code has answered the judge
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        reaper.send_signal(signal.SIGTERM)
+        reaper.wait(timeout=2.0)
+    except (subprocess.TimeoutExpired, OSError):
+        pass
+
+
+def _read_verdict(fd: int) -> dict[str, Any] | None:
+    os.set_blocking(fd, False)
+    data = b""
+    try:
+        while len(data) < 65536:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except BlockingIOError:
+        pass
+    try:
+        verdict = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return verdict if isinstance(verdict, dict) else None
 
 
 def _ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000.0, 2)
 
 
-def _verdict(rc: int, timed_out: bool, stdout: str, stderr: str, nonce: str, timeout_s: float, ms: float) -> SandboxResult:
+def _signal_name(rc: int | None) -> str | None:
+    sig = -rc if rc is not None and rc < 0 else (rc - 128 if rc is not None and rc > 128 else None)
+    if not sig:
+        return None
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return str(sig)
+
+
+def _verdict(judge_rc: int, code_rc: int | None, verdict: dict[str, Any] | None, timed_out: bool,
+             timeout_s: float, judge_err: str, code_err: str, ms: float) -> SandboxResult:
+    status = str(verdict.get("status")) if verdict else None
+    detail = str(verdict.get("detail", ""))[:DETAIL_CHARS] if verdict else ""
+    if status == "passed" and judge_rc == 0:
+        return SandboxResult(True, "passed", "all tests passed", ms)
+    if status in ("failed", "error", "unsplittable"):
+        return SandboxResult(False, status, detail, ms)
+    if status == "gone" or (not timed_out and verdict is None and judge_rc != _ISOLATION_FAILED):
+        # The code stopped answering; its own exit status says why.
+        sig = _signal_name(code_rc)
+        if code_rc == _ISOLATION_FAILED:
+            return SandboxResult(False, "refused", code_err or "the sandbox could not be set up", ms)
+        if sig == "SIGXCPU":
+            return SandboxResult(False, "timeout", "CPU time limit reached", ms)
+        if sig:
+            extra = " (file size limit)" if sig == "SIGXFSZ" else ""
+            return SandboxResult(False, "error", f"killed by {sig}{extra}" + (f": {code_err}" if code_err else ""), ms)
+        if status != "gone":
+            return SandboxResult(False, "error", "the test runner stopped: " + (judge_err or f"status {judge_rc}"), ms)
+        return SandboxResult(False, "error", f"{detail} (exit status {code_rc})" + (f": {code_err}" if code_err else ""), ms)
     if timed_out:
         return SandboxResult(False, "timeout", f"no result within {timeout_s:g} s", ms)
-    if rc == _PASSED and stdout.rstrip().endswith(nonce):
-        return SandboxResult(True, "passed", "all tests passed", ms)
-    if rc == _PASSED:
-        return SandboxResult(False, "error", "the code exited before the tests finished", ms)
-    if rc == _FAILED:
-        return SandboxResult(False, "failed", stderr or "a test failed", ms)
-    if rc == _CODE_ERROR:
-        return SandboxResult(False, "error", stderr or "the code raised an exception", ms)
-    if rc == _ISOLATION_FAILED:
-        return SandboxResult(False, "refused", stderr or "the sandbox could not be set up", ms)
-    sig = -rc if rc < 0 else (rc - 128 if rc > 128 else None)
-    if sig == signal.SIGXCPU:
-        return SandboxResult(False, "timeout", "CPU time limit reached", ms)
-    if sig:
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        extra = " (file size limit)" if sig == signal.SIGXFSZ else ""
-        return SandboxResult(False, "error", f"killed by {name}{extra}" + (f": {stderr}" if stderr else ""), ms)
-    return SandboxResult(False, "error", f"exited with status {rc}" + (f": {stderr}" if stderr else ""), ms)
+    return SandboxResult(False, "refused", judge_err or "the sandbox could not be set up", ms)

@@ -98,7 +98,7 @@ def _majority(keys: Sequence[str | None]) -> tuple[int, str | None, int]:
     raise AssertionError("unreachable")
 
 
-def vote(answers: Sequence[str], *, kind: str = "text", query: str = "", allow_network: bool = False) -> Vote:
+def vote(answers: Sequence[str], *, kind: str = "text", query: str = "", allow_unsandboxed: bool = False) -> Vote:
     """Pick the majority answer among ``answers`` (see the module docstring)."""
     n = len(answers)
     if n == 0:
@@ -120,7 +120,7 @@ def vote(answers: Sequence[str], *, kind: str = "text", query: str = "", allow_n
 
             passing = []
             for code in codes:
-                result = sandbox.run_python(code, tests, allow_network=allow_network)
+                result = sandbox.run_python(code, tests, allow_unsandboxed=allow_unsandboxed)
                 if result.status == "refused":
                     passing = None
                     break

@@ -246,10 +246,11 @@ def test_install_from_a_local_index(reg_path, files, _isolated_home):
     a = registry.load(reg_path).adapters["math-lora"]
     assert a.gguf_path == dest.resolve() and a.gguf_path.is_absolute()
     assert a.sha256 == sha(data) and a.version == "0.1.0" and a.router_keywords == ("sum",)
-    # better than the active adapter and not pinned: it becomes active
-    assert a.active and result.active == "math-lora"
+    # The index's score is a claim: kept, but it does not replace the local active adapter.
+    assert not a.active and result.active == "math-tutor"
+    assert a.origin == "index" and a.claims == {"benchmark_scores": {"arith": 0.9}} and a.benchmark_scores == {}
     assert "adapters.math-lora: added" in result.changes
-    assert "adapters.math-tutor.active: true -> false" in result.changes
+    assert not any("math-tutor" in c for c in result.changes)
     assert registry.validate(reg_path)[0] == []
     assert "# test library" in reg_path.read_text()
     # the same again is a no-op
@@ -424,20 +425,21 @@ def test_update_installs_newer_versions_and_keeps_the_pin(reg_path, files, _isol
     ]
     idx = write_index(files, entries)
     dist.install("math-lora@0.1.0", idx, reg_path)
-    lifecycle.promote("math-lora", reg_path)
+    lifecycle.promote("math-lora", reg_path, force=True)
     results = {r.name: r for r in dist.update(idx, reg_path)}
     assert results["math-lora"].status == "updated" and results["math-lora"].version == "0.2.0"
     assert results["math-tutor"].status == "up-to-date"
     assert "elsewhere" not in results
     a = registry.load(reg_path).adapters["math-lora"]
-    assert a.version == "0.2.0" and a.pinned and a.active and a.benchmark_scores["arith"].value == 0.7
+    assert a.version == "0.2.0" and a.pinned and a.active and a.claims["benchmark_scores"]["arith"] == 0.7
     assert a.gguf_path.read_bytes() == v2
     assert not (_isolated_home / "adapters" / "math-lora" / "0.1.0").exists()
     assert [r.status for r in dist.update(idx, reg_path)] == ["up-to-date", "up-to-date"]
 
 
 def test_update_reports_a_failure_and_goes_on(reg_path, files, _isolated_home):
-    idx = write_index(files, [entry("math-tutor", "0.3.0", b"x", path="missing.gguf")])
+    dist.install("math-extra", write_index(files, [entry("math-extra", "0.1.0")]), reg_path)
+    idx = write_index(files, [entry("math-extra", "0.3.0", b"x", path="missing.gguf")])
     before = snapshot(reg_path, _isolated_home)
     (result,) = dist.update(idx, reg_path)
     assert result.status == "failed" and "no such file" in result.message
@@ -452,7 +454,7 @@ def test_remove_and_purge(reg_path, files, _isolated_home):
     dist.install("math-lora", idx, reg_path)
     folder = _isolated_home / "adapters" / "math-lora"
     result = dist.remove("math-lora", reg_path)
-    assert sorted(result.changes) == ["adapters.math-lora: removed", "adapters.math-tutor.active: false -> true"]
+    assert sorted(result.changes) == ["adapters.math-lora: removed"]
     assert result.active == "math-tutor" and folder.is_dir()
     assert "math-lora" not in registry.load(reg_path).adapters
     # files left behind: purge deletes them even though it is no longer registered
@@ -518,7 +520,10 @@ def test_search(reg_path, files):
 def test_install_into_a_new_domain_adds_it(reg_path, files):
     idx = write_index(files, [entry("poet", "0.1.0", domain="poetry", system="Write\nverse.")])
     result = dist.install("poet", idx, reg_path)
-    assert "domains.poetry: added" in result.changes and result.active == "poet"
+    # Unverified, so not active even as the domain's only adapter; --force pins it.
+    assert "domains.poetry: added" in result.changes and result.active is None
     reg = registry.load(reg_path)
-    assert "poetry" in reg.domain_specs and reg.active("poetry").name == "poet"
+    assert "poetry" in reg.domain_specs and reg.active("poetry") is None
+    lifecycle.promote("poet", reg_path, force=True)
+    assert registry.load(reg_path).active("poetry").name == "poet"
     assert "    system: |-\n      Write\n      verse.\n" in reg_path.read_text()

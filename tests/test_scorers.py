@@ -8,7 +8,7 @@ from loco.errors import DataError
 from loco.evals import scorers
 from loco.evals.datasets import Item
 from loco.evals.scorers import ScoreResult, ScoringContext, extract_answer, extract_code, get_scorer, parse_judge_score
-from loco.sandbox import network_isolation
+from loco.sandbox import isolation
 
 
 def item(kind: str, expected: str = "", **config) -> Item:
@@ -82,7 +82,7 @@ def test_extract_code_prefers_the_block_with_the_entry_point():
     assert extract_code("<think>hmm</think>    return x + 1\n", None) == "    return x + 1\n"
 
 
-needs_isolation = pytest.mark.skipif(network_isolation() is None, reason="no network namespace on this machine")
+needs_isolation = pytest.mark.skipif(isolation() is None, reason="no sandbox can be made here (test_sandbox_refusal covers this machine)")
 
 
 @needs_isolation

@@ -17,6 +17,16 @@ from ._common import LocoClickError
 class LocoGroup(click.Group):
     """A group that turns LocoError into a clear message and its exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:  # the whole command line, once
+            from ._common import bad_utf8
+
+            for i, arg in enumerate(args, 1):
+                error = bad_utf8(arg, f"Argument {i} ({arg.encode('utf-8', 'surrogateescape')[:40].decode('utf-8', 'replace')!r})")
+                if error is not None:
+                    raise LocoClickError(error)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -45,9 +55,9 @@ def bench() -> None:
 
 
 def _install() -> None:
-    from . import adapters, ask, distribution, engine, evaluate, library, merge, migrate, register, router, train
+    from . import adapters, ask, distribution, engine, evaluate, library, merge, migrate, register, router, sandbox, train
 
-    for module in (adapters, distribution, merge, migrate, register, engine, router, ask, evaluate, library, train):
+    for module in (adapters, distribution, merge, migrate, register, engine, router, ask, evaluate, library, train, sandbox):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
         for command in getattr(module, "BENCH", ()):

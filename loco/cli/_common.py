@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import click
 
-from ..errors import LocoError, RegistryError
+from ..errors import InvalidInput, LocoError, RegistryError
 
 TABLE_FORMATS = ("simple", "plain", "github", "grid", "pipe", "rst", "html", "latex", "tsv", "orgtbl", "psql", "rounded_outline", "simple_outline")
 
@@ -29,6 +29,42 @@ class LocoClickError(click.ClickException):
         if self.error.hint:
             lines.append(self.error.hint)
         return "\n".join(lines)
+
+
+def bad_utf8(text: str, what: str) -> InvalidInput | None:
+    """The error for ``text`` holding bytes that were not UTF-8 (Python keeps them as
+    surrogate escapes in argv and stdin), naming the first byte and its offset; else None."""
+    for i, ch in enumerate(text):
+        if "\udc80" <= ch <= "\udcff":
+            offset = len(text[:i].encode("utf-8", "surrogateescape"))
+            return InvalidInput(
+                f"{what} is not valid UTF-8: byte 0x{ord(ch) - 0xDC00:02x} at byte offset {offset}.",
+                hint="Save or type the text as UTF-8.",
+            )
+    return None
+
+
+def check_utf8(text: str, what: str) -> str:
+    """``text`` when it is valid UTF-8, else InvalidInput (exit 2) naming the bad byte."""
+    error = bad_utf8(text, what)
+    if error is not None:
+        raise error
+    return text
+
+
+def read_stdin(what: str = "Standard input") -> str:
+    """All of stdin as UTF-8 text; InvalidInput naming the first invalid byte and its offset."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return check_utf8(sys.stdin.read(), what)
+    data = stream.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{what} is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start}.",
+            hint="Save or type the text as UTF-8.",
+        ) from None
 
 
 def registry_option(f: Callable) -> Callable:
@@ -113,4 +149,7 @@ __all__ = [
     "note",
     "show_progress",
     "load_registry",
+    "bad_utf8",
+    "check_utf8",
+    "read_stdin",
 ]

@@ -7,17 +7,39 @@ import sys
 import click
 
 from ..errors import InvalidInput
-from ._common import backend_option, emit_json, json_option, note, registry_option
+from ._common import backend_option, bad_utf8, emit_json, json_option, note, read_stdin, registry_option
+
+#: The scales a LoRA adapter may be applied with.
+SCALE_LIMIT = 4.0
 
 
-def _parse_adapter(value: str) -> tuple[str, float]:
-    name, sep, scale = value.rpartition(":")
-    if not sep:
-        return value, 1.0
+def _parse_adapter(value: str) -> tuple[str, float, bool]:
+    """``NAME`` or ``NAME:SCALE`` as (name, scale, whether a scale was given)."""
+    import math
+
+    parts = value.split(":")
+    if len(parts) == 1:
+        return value, 1.0, False
+    if len(parts) > 2 or not parts[0]:
+        raise InvalidInput(f"--adapter {value!r} is malformed.", hint="Write NAME or NAME:SCALE, e.g. math-lora:0.7.")
+    name, scale = parts
     try:
-        return name, float(scale)
+        number = float(scale)
     except ValueError:
         raise InvalidInput(f"--adapter {value!r}: the scale after ':' must be a number.", hint="Write NAME or NAME:SCALE, e.g. math-lora:0.7.") from None
+    if not math.isfinite(number) or not -SCALE_LIMIT <= number <= SCALE_LIMIT:
+        raise InvalidInput(f"--adapter {value!r}: the scale must be a finite number from {-SCALE_LIMIT:g} to {SCALE_LIMIT:g}.",
+                           hint="Write e.g. math-lora:0.7.")
+    return name, number, True
+
+
+def _check_scales(reg, specs: list[tuple[str, float, bool]]) -> list[tuple[str, float]]:
+    """Only LoRA adapters take a scale (a prompt or merged model has nothing to scale)."""
+    for name, _, explicit in specs:
+        a = reg.adapter(name)
+        if explicit and a.type != "lora-gguf":
+            raise InvalidInput(f"--adapter {name}: a {a.type} adapter takes no scale.", hint=f"Write --adapter {name} without ':SCALE'.")
+    return [(name, scale) for name, scale, _ in specs]
 
 
 def _options(temperature: float | None, max_tokens: int | None, seed: int | None, think: bool | None = None) -> dict:
@@ -94,15 +116,20 @@ def ask(query, adapter_specs, domain, no_route, strategy, votes, reread, router,
     confidence, backend and time (on stderr). --json prints one object.
     """
     if query == "-":
-        query = sys.stdin.read()
+        query = read_stdin("The question on stdin")
     if sum(bool(x) for x in (adapter_specs, domain, no_route)) > 1:
         raise InvalidInput("Use only one of --adapter, --domain and --no-route.")
-    _, assistant = _assistant(registry_path, backend, router, strategy, votes, reread, quiet=as_json)
+    specs = [_parse_adapter(s) for s in adapter_specs]
+    if specs:
+        from .. import registry as registry_mod
+
+        _check_scales(registry_mod.load(registry_path, validate=False), specs)
+    reg, assistant = _assistant(registry_path, backend, router, strategy, votes, reread, quiet=as_json)
     answer = assistant.ask(
         query,
         system=system,
         options=_options(temperature, max_tokens, seed, think),
-        adapters=[_parse_adapter(s) for s in adapter_specs] or None,
+        adapters=_check_scales(reg, specs) or None,
         domain=domain,
         no_route=no_route,
     )
@@ -137,11 +164,21 @@ def chat(strategy, votes, reread, router, system, temperature, max_tokens, seed,
     history: list[dict] = []
     pinned: str | None = None
     note(CHAT_HELP)
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")  # a bad byte is reported below, not a crash
     while True:
         try:
             line = input("you> ")
         except EOFError:
             break
+        except UnicodeDecodeError as exc:
+            click.echo(f"error: that line is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte offset {exc.start}); type it again.", err=True)
+            continue
+        error = bad_utf8(line, "That line")
+        if error is not None:
+            click.echo(f"error: {error.message} Type it again.", err=True)
+            continue
         text = line.strip()
         if not text:
             continue

@@ -144,7 +144,7 @@ def _print_system(s: dict[str, Any], fmt: str) -> None:
 @click.option("--router", default=None, help="With --system: the router by name (default: the registry's).")
 @click.option("--domain", "domains", multiple=True, help="With --system: only this domain's benchmark (repeatable; default: every domain).")
 @click.option("--no-cache", is_flag=True, help="Generate everything afresh (the cache is neither read nor written).")
-@click.option("--allow-network", is_flag=True, help="Run generated code even where no network namespace can be made.")
+@click.option("--allow-unsandboxed", is_flag=True, help="Run generated code even where no sandbox can be made (no user namespaces, macOS): with your permissions and network, at your own risk.")
 @click.option("--update-registry", is_flag=True, help="Write the scores and the verdict to the registry, then reselect the domain's active adapter.")
 @click.option("--semester", default=None, help="Results folder name (default: YYYY-spring for January-June, else YYYY-fall).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default=None, help="Write results under this folder instead of LOCO_HOME/results.")
@@ -152,7 +152,7 @@ def _print_system(s: dict[str, Any], fmt: str) -> None:
 @registry_option
 @format_option
 @json_option
-def eval_command(adapter, system_eval, dataset, limit, workers, votes, reread, max_tokens, temperature, seed, ood_tolerance, judge, strategy, router, domains, no_cache, allow_network, update_registry, semester, results_dir, backend, registry_path, table_format, as_json):
+def eval_command(adapter, system_eval, dataset, limit, workers, votes, reread, max_tokens, temperature, seed, ood_tolerance, judge, strategy, router, domains, no_cache, allow_unsandboxed, update_registry, semester, results_dir, backend, registry_path, table_format, as_json):
     """Score ADAPTER against the base model on its domain's benchmark.
 
     \b
@@ -182,7 +182,7 @@ def eval_command(adapter, system_eval, dataset, limit, workers, votes, reread, m
         workers=workers,
         limit=limit,
         ood_tolerance=ood_tolerance,
-        allow_network=allow_network,
+        allow_unsandboxed=allow_unsandboxed,
         judge=judge,
         use_cache=not no_cache,
     )

@@ -61,9 +61,10 @@ def _print_change(change, as_json: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--auto", "auto_domain", is_flag=False, flag_value="*", default=None, metavar="[DOMAIN]",
               help="Unpin DOMAIN (every domain when none is given) and return to best-score selection.")
+@click.option("--force", is_flag=True, help="Pin an adapter from an index that no local eval has confirmed yet (recorded in the registry).")
 @registry_option
 @json_option
-def promote(name: str | None, auto_domain: str | None, registry_path: str | None, as_json: bool) -> None:
+def promote(name: str | None, auto_domain: str | None, force: bool, registry_path: str | None, as_json: bool) -> None:
     """Pin NAME as its domain's active adapter (unpinning the previous one).
 
     `loco promote --auto [DOMAIN]` removes the pin so the best-ranked eligible
@@ -79,7 +80,7 @@ def promote(name: str | None, auto_domain: str | None, registry_path: str | None
         domain = domain or name  # `loco promote --auto math` parses math as NAME
         change = lifecycle.auto(domain, registry_path)
     elif name:
-        change = lifecycle.promote(name, registry_path)
+        change = lifecycle.promote(name, registry_path, force=force)
     else:
         raise InvalidInput("Name the adapter to promote, or use --auto [DOMAIN].", hint="See `loco leaderboard`.")
     _print_change(change, as_json)

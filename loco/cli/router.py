@@ -6,11 +6,9 @@ must start fast (numpy, the registry and the router load inside the command).
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ._common import emit_json, json_option, note, registry_option, show_progress
+from ._common import emit_json, json_option, note, read_stdin, registry_option, show_progress
 
 ROUTER_HELP = "Router by name: keyword, tfidf or an installed loco.routers entry point (default: the registry's, else tfidf)."
 
@@ -61,7 +59,7 @@ def route(query, router_name, model_path, threshold, margin, registry_path, as_j
     from ..errors import InvalidInput
     from ..router import get_router
 
-    text = sys.stdin.read() if query == ("-",) else " ".join(query)
+    text = read_stdin("The query on stdin") if query == ("-",) else " ".join(query)
     if not text.strip():
         raise InvalidInput("The query is empty.", hint="Pass the question as an argument, or - to read it from stdin.")
     reg = _registry_or_none(registry_path, needed=True)

@@ -62,6 +62,19 @@ def cache_key(digest: str, messages: Sequence[Message], options: dict[str, Any] 
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS generations ("
+    " key TEXT PRIMARY KEY, text TEXT NOT NULL, model TEXT, backend TEXT,"
+    " digest TEXT, done_reason TEXT, timings TEXT, created REAL)"
+)
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.execute(_CREATE)
+    with contextlib.suppress(sqlite3.OperationalError):  # a cache written before replies kept their thinking
+        conn.execute("ALTER TABLE generations ADD COLUMN thinking TEXT")
+
+
 def default_path() -> Path:
     return loco_home() / "cache" / "generations.sqlite3"
 
@@ -73,26 +86,62 @@ class GenerationCache:
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._conn().execute(
-            "CREATE TABLE IF NOT EXISTS generations ("
-            " key TEXT PRIMARY KEY, text TEXT NOT NULL, model TEXT, backend TEXT,"
-            " digest TEXT, done_reason TEXT, timings TEXT, created REAL)"
-        )
-        with contextlib.suppress(sqlite3.OperationalError):  # a cache written before replies kept their thinking
-            self._conn().execute("ALTER TABLE generations ADD COLUMN thinking TEXT")
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped when a corrupted file is moved aside
+        try:
+            conn = self._conn()
+            check = conn.execute("PRAGMA quick_check").fetchone()
+            if not check or check[0] != "ok":
+                raise sqlite3.DatabaseError(str(check[0]) if check else "quick_check returned nothing")
+            _create(conn)
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._set_aside(exc, self._generation)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "generation", 0) != self._generation:
+            conn.close()
+            conn = None
         if conn is None:
             conn = sqlite3.connect(str(self.path), timeout=60.0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+            self._local.generation = self._generation
         return conn
+
+    def _set_aside(self, exc: Exception, seen: int) -> None:
+        """Move a corrupted (truncated, overwritten) cache file aside with a notice, and start a new one."""
+        import sys
+
+        with self._lock:
+            if seen == self._generation:  # not already done by another thread
+                self.close()
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+                for suffix in ("", "-wal", "-shm"):
+                    src = Path(str(self.path) + suffix)
+                    if src.exists():
+                        src.replace(Path(str(aside) + suffix))
+                self._generation += 1
+                print(f"loco: the generation cache {self.path} is damaged ({exc}); moved it to {aside.name} and started a new one.",
+                      file=sys.stderr)
+            _create(self._conn())
+
+    def _run(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        seen = self._generation
+        try:
+            return self._conn().execute(sql, args)
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as exc:  # "database disk image is malformed", "file is not a database"
+            self._set_aside(exc, seen)
+            return self._conn().execute(sql, args)
 
     def get(self, key: str) -> Reply | None:
         """The stored reply, or None."""
-        row = self._conn().execute(
+        row = self._run(
             "SELECT text, model, backend, digest, done_reason, timings, thinking FROM generations WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
@@ -106,14 +155,14 @@ class GenerationCache:
 
     def put(self, key: str, reply: Reply) -> None:
         """Store ``reply`` under ``key`` (one atomic statement)."""
-        self._conn().execute(
+        self._run(
             "INSERT OR REPLACE INTO generations (key, text, model, backend, digest, done_reason, timings, created, thinking)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, reply.text, reply.model, reply.backend, reply.digest, reply.done_reason, json.dumps(reply.timings.to_dict()), time.time(), reply.thinking),
         )
 
     def __len__(self) -> int:
-        return int(self._conn().execute("SELECT COUNT(*) FROM generations").fetchone()[0])
+        return int(self._run("SELECT COUNT(*) FROM generations").fetchone()[0])
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -65,7 +65,7 @@ class EvalSettings:
     ood_tolerance: float = OOD_TOLERANCE
     min_items: int = MIN_ITEMS
     alpha: float = ALPHA
-    allow_network: bool = False
+    allow_unsandboxed: bool = False
     timeout_s: float = 5.0
     judge: str | None = None  # an adapter name, or None/"base" for the base model
     use_cache: bool = True
@@ -257,20 +257,20 @@ def judge_target(registry: Registry, judge: str | None) -> Target:
     return Target.of(registry.adapter(judge))
 
 
-def check_sandbox(benchmarks: Iterable[Benchmark], allow_network: bool) -> str | None:
+def check_sandbox(benchmarks: Iterable[Benchmark], allow_unsandboxed: bool) -> str | None:
     """Refuse up front (once, clearly) when code must run and no namespace can be made.
 
-    Returns a warning to show when code will run *with* network access.
+    Returns a warning to show when code will run unsandboxed.
     """
     if not any("code_execution" in b.evaluation_types for b in benchmarks):
         return None
-    from ..sandbox import NO_ISOLATION, NO_ISOLATION_HINT, network_isolation
+    from ..sandbox import NO_ISOLATION, NO_ISOLATION_HINT, isolation
 
-    if network_isolation() is not None:
+    if isolation() is not None:
         return None
-    if not allow_network:
+    if not allow_unsandboxed:
         raise Unsupported(NO_ISOLATION, hint=NO_ISOLATION_HINT)
-    return "Generated code runs WITH network access (--allow-network): no network namespace could be made here."
+    return "Generated code runs UNSANDBOXED (--allow-unsandboxed): with your permissions and network access."
 
 
 def score_outputs(
@@ -281,7 +281,7 @@ def score_outputs(
 ) -> list[Outcome]:
     """Score every (role, benchmark, item, generations) job on the worker pool."""
     needs_judge = any(item.evaluation_type == "llm_judge" for _, _, item, _ in jobs)
-    ctx = ScoringContext(allow_network=settings.allow_network, timeout_s=settings.timeout_s)
+    ctx = ScoringContext(allow_unsandboxed=settings.allow_unsandboxed, timeout_s=settings.timeout_s)
     if needs_judge:
         target = judge_target(registry, settings.judge)
         ctx.judge_label = target.label
@@ -526,7 +526,7 @@ def evaluate_adapter(
     ood = ood_benchmark(registry, adapter.domain, limit=settings.limit) if settings.ood else None
     if ood is not None and ood.sha256 == bench.sha256:
         ood = None
-    sandbox_note = check_sandbox([b for b in (bench, ood) if b is not None], settings.allow_network)
+    sandbox_note = check_sandbox([b for b in (bench, ood) if b is not None], settings.allow_unsandboxed)
 
     contamination = None
     training_data = (adapter.training or {}).get("dataset")

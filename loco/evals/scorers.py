@@ -63,7 +63,7 @@ class ScoringContext:
     that model in the results.
     """
 
-    allow_network: bool = False
+    allow_unsandboxed: bool = False
     timeout_s: float = 5.0
     memory_mb: int = 512
     judge: Callable[[list[Message]], str] | None = None
@@ -214,7 +214,7 @@ class CodeExecution(Scorer):
             tests,
             timeout_s=float(cfg.get("timeout_s") or ctx.timeout_s),
             memory_mb=ctx.memory_mb,
-            allow_network=ctx.allow_network,
+            allow_unsandboxed=ctx.allow_unsandboxed,
         )
         meta = {"status": result.status, "duration_ms": result.duration_ms}
         if result.status == "refused":

@@ -77,7 +77,7 @@ def evaluate_system(
 
     settings = settings or EvalSettings()
     benches, skipped = system_benchmarks(registry, domains, settings.limit)
-    sandbox_note = check_sandbox(benches, settings.allow_network)
+    sandbox_note = check_sandbox(benches, settings.allow_unsandboxed)
     started = time.perf_counter()
     engine = Engine(backend, workers=settings.workers, use_cache=settings.use_cache, progress=progress)
     if router is None:
