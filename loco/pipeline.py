@@ -102,6 +102,11 @@ def ranked_adapters(registry: Registry, domain: str) -> list[Adapter]:
     return ordered
 
 
+def _abstained(routing: Routing) -> str:
+    """Why the router abstained: its own reason (for example no known gain), else its confidence."""
+    return routing.reason or f"router abstained (confidence {routing.confidence:.2f})"
+
+
 def plan(routing: Routing, registry: Registry, strategy: str = "best") -> Plan:
     """Decide from ``routing`` which adapters answer (a pure function of its inputs)."""
     if strategy not in STRATEGIES:
@@ -113,13 +118,13 @@ def plan(routing: Routing, registry: Registry, strategy: str = "best") -> Plan:
     active = registry.active(domain)
     if strategy == "best":
         if routing.abstained:
-            return Plan((None,), (f"router abstained (confidence {routing.confidence:.2f})",), True)
+            return Plan((None,), (_abstained(routing),), True)
         if active is None:
             return Plan((None,), (f"no active adapter in domain {domain!r}",), False)
         return Plan((active,), ("active adapter of the domain",), False)
     if strategy == "ensemble":
         if routing.abstained:
-            return Plan((None,), (f"router abstained (confidence {routing.confidence:.2f})",), True)
+            return Plan((None,), (_abstained(routing),), True)
         members = ranked[:ENSEMBLE_SIZE]
         if not members:
             return Plan((None,), (f"no adapter in domain {domain!r}",), False)
