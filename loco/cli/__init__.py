@@ -55,9 +55,9 @@ def bench() -> None:
 
 
 def _install() -> None:
-    from . import adapters, ask, distribution, engine, evaluate, library, merge, migrate, register, router, sandbox, train
+    from . import adapters, ask, distribution, engine, evaluate, library, merge, migrate, register, router, sandbox, serve, train
 
-    for module in (adapters, distribution, merge, migrate, register, engine, router, ask, evaluate, library, train, sandbox):
+    for module in (adapters, distribution, merge, migrate, register, engine, router, ask, evaluate, library, train, sandbox, serve):
         for command in getattr(module, "COMMANDS", ()):
             main.add_command(command)
         for command in getattr(module, "BENCH", ()):
