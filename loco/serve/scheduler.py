@@ -34,7 +34,11 @@ class QueueFull(Exception):
 
 
 class Cancelled(Exception):
-    """The client went away; the job stopped."""
+    """The client went away; the job stopped (``partial``: what was generated until then)."""
+
+    def __init__(self, partial: Any = None):
+        super().__init__("cancelled")
+        self.partial = partial
 
 
 class Job:
@@ -64,9 +68,10 @@ class Job:
             if self.cancelled.is_set():
                 raise Cancelled()
             self.result = self.fn(self)
-        except Cancelled:
+        except Cancelled as exc:
             self.outcome = "cancelled"
-            self.emit("error", Cancelled())
+            self.result = exc.partial
+            self.emit("error", exc)
         except BaseException as exc:  # reported to the request, never kills the worker
             self.outcome = "error"
             self.emit("error", exc)

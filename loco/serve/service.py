@@ -157,7 +157,7 @@ class _RequestBackend:
         else:
             reply = self._backend.chat(model, messages, options=options)
         if self._cancelled.is_set():
-            raise Cancelled()
+            raise Cancelled(reply)
         self.replies.append(reply)
         return reply
 
