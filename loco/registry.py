@@ -70,6 +70,7 @@ class BaseModel:
     benchmark_scores: dict[str, Score] = field(default_factory=dict)
     think: bool | None = None  # the registry-wide thinking setting (None: off)
     keep_alive: str | float | None = None  # Ollama's keep_alive for every chat (a duration or seconds)
+    served_model: str | None = None  # its name on an OpenAI-compatible server (default loco-base)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Adapter:
     claims: dict[str, Any] = field(default_factory=dict)
     #: Set when it was pinned with ``promote --force`` before a local eval confirmed it.
     forced: dict[str, Any] | None = None
+    served_model: str | None = None  # its name on an OpenAI-compatible server (default loco-<name>)
 
     @property
     def tag(self) -> str:
@@ -463,6 +465,7 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
         benchmark_scores={k: Score.parse(v) for k, v in (raw_base.get("benchmark_scores") or {}).items()},
         think=raw_base.get("think"),
         keep_alive=raw_base.get("keep_alive"),
+        served_model=raw_base.get("served_model"),
     )
     specs = {}
     for dname, d in (doc.get("domains") or {}).items():
@@ -501,6 +504,7 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
             origin=a.get("origin"),
             claims=dict(a.get("claims") or {}),
             forced=a.get("forced"),
+            served_model=a.get("served_model"),
         )
     return Registry(path=path, base=base, adapters=adapters, domain_specs=specs, router=doc.get("router"))
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 DEFAULT_REGISTRY = "registry.yaml"
-BACKENDS = ("auto", "ollama", "embedded")
+BACKENDS = ("auto", "ollama", "embedded", "openai")
 
 
 def registry_path(explicit: str | os.PathLike | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""Inference backends: Ollama (the users' default) and the embedded llama.cpp engine."""
+"""Inference backends: Ollama (the users' default), the embedded llama.cpp engine, OpenAI-compatible servers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["Backend", "BackendInfo", "Reply", "Target", "Timings", "get_backend"
 
 
 def get_backend(name: str | None, registry: Registry, *, notify: Callable[[str], None] | None = None) -> Backend:
-    """The backend called ``name`` (``auto``, ``ollama``, ``embedded``; None reads LOCO_BACKEND).
+    """The backend called ``name`` (``auto``, ``ollama``, ``embedded``, ``openai``; None reads LOCO_BACKEND).
 
     ``auto`` uses Ollama when it answers and the embedded engine otherwise,
     telling ``notify`` so the user knows which engine answered. ``ollama``
@@ -21,6 +21,15 @@ def get_backend(name: str | None, registry: Registry, *, notify: Callable[[str],
     from ..settings import backend_name, ollama_host
 
     choice = backend_name(name)
+    if choice == "openai":
+        from .openai import OpenAIBackend
+
+        server = OpenAIBackend(registry)
+        info = server.health()
+        if not info.reachable:
+            raise BackendUnavailable(info.detail or f"The server at {server.url} does not answer.",
+                                     hint="Start it, or set LOCO_OPENAI_URL (see docs/lab-server.md).")
+        return server
     if choice in ("ollama", "auto"):
         from .ollama import OllamaBackend
 

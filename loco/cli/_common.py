@@ -86,15 +86,15 @@ def json_option(f: Callable) -> Callable:
 
 
 def backend_option(f: Callable) -> Callable:
-    """``--backend auto|ollama|embedded`` (env ``LOCO_BACKEND``)."""
+    """``--backend auto|ollama|embedded|openai`` (env ``LOCO_BACKEND``)."""
     return click.option(
         "--backend",
-        type=click.Choice(["auto", "ollama", "embedded"]),
+        type=click.Choice(["auto", "ollama", "embedded", "openai"]),
         envvar="LOCO_BACKEND",
         show_envvar=True,
         default="auto",
         show_default=True,
-        help="auto: Ollama when it answers, else the embedded engine.",
+        help="auto: Ollama when it answers, else the embedded engine; openai: the server at LOCO_OPENAI_URL.",
     )(f)
 
 
