@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(LOCO) bench eval
 	$(LOCO) bench merge
 	$(LOCO) bench sandbox
+	$(LOCO) bench serve
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import note, registry_option
+from ._common import emit_json, json_option, note, registry_option, show_progress
 
 OPEN_WEBUI = """\b
 Point a chat app at it:
@@ -68,3 +68,33 @@ def serve(host, port, backend, strategy, votes, reread, router, show_adapter, qu
 
 
 COMMANDS = [serve]
+
+
+@click.command("serve")
+@registry_option
+@click.option("--requests", type=click.IntRange(2, 10000), default=16, show_default=True, help="Requests per concurrency level and path.")
+@json_option
+def bench_serve(registry_path, requests, as_json):
+    """Requests/s and p50/p99 latency through `loco serve` vs the pipeline in process.
+
+    \b
+    The same routed questions (model loco, 16-token greedy answers) at 1, 4
+    and 16 concurrent clients: through loco serve (HTTP on 127.0.0.1,
+    /api/chat) and straight to the ask pipeline on the same embedded engine.
+    Target: the server adds <= 5 % to p50 at 1 client.
+    """
+    from ..bench import format_figures
+    from ..bench.serve import LEVELS, figures, run
+
+    if show_progress(as_json):
+        with click.progressbar(length=2 * len(LEVELS), label="loco bench serve", file=click.get_text_stream("stderr")) as bar:
+            data = run(registry_path, requests=requests, progress=bar.update)
+    else:
+        data = run(registry_path, requests=requests)
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(format_figures(f"loco bench serve (embedded engine, {requests}+ requests per level, 16-token greedy answers)", figures(data)))
+
+
+BENCH = [bench_serve]
