@@ -206,3 +206,22 @@ def test_vllm_selects_lora_modules_by_model_name(reg, tmp_path):
     tutor = request_body(plans["math-tutor"], QUESTION, {}, stream=False)  # a prompt adapter runs on the base
     assert tutor["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and tutor["messages"][0]["role"] == "system"
     assert "lora" not in tutor
+
+
+def test_loco_serve_in_front_of_the_lab_server(backend, reg):
+    """Chat apps -> loco serve -> the OpenAI-compatible server: pinned LoRA, streamed."""
+    ollama = pytest.importorskip("ollama")
+    pytest.importorskip("starlette", reason="loco serve needs the [serve] extra")
+    from loco.serve import BackgroundServer
+    from loco.serve.service import Service
+
+    with BackgroundServer(Service(reg, backend)) as srv:
+        parts = list(ollama.Client(host=srv.url).chat(model="loco-math-lora", messages=QUESTION, options=GREEDY, stream=True))
+        direct = backend.chat(backend.ensure(Target.of(reg.adapter("math-lora"))), QUESTION, options=GREEDY)
+        assert len(parts) > 2 and parts[-1].done
+        assert "".join(p.message.content for p in parts).strip()
+        whole = ollama.Client(host=srv.url).chat(model="loco-math-lora", messages=QUESTION, options=GREEDY, stream=False)
+        assert whole.prompt_eval_count > direct.timings.prompt_tokens  # RE2 repeats the question
+        assert whole.message.content == "".join(p.message.content for p in parts)
+        missing = httpx.post(srv.url + "/api/chat", json={"model": "loco-code-lora", "stream": False, "messages": QUESTION})
+        assert missing.status_code == 404 and "loco-code-lora" in missing.json()["error"]

@@ -317,3 +317,63 @@ def test_show_adapter_appends_a_footer(engine):
         r = httpx.post(srv.url + "/api/chat", json={"model": "loco", "stream": False, "options": SHORT,
                                                     "messages": [{"role": "user", "content": WORD_PROBLEM}]})
         assert r.json()["message"]["content"].rstrip().endswith("— math-tutor (math, confidence " + f"{r.json()['loco']['confidence']:.2f})")
+
+
+def test_concurrent_requests_reach_a_batching_engine_as_batches(engine):
+    """The batching seam: a backend with chat_batch gets the concurrent chat calls of several
+    workers as batches. The engine's own batched loop is another change; this subclass answers a
+    batch request by request with the real engine, so what is checked is the grouping."""
+    from loco.serve.batching import BatchingBackend
+
+    reg, backend = engine
+    seen: list[int] = []
+
+    class Batched(EmbeddedBackend):
+        def chat_batch(self, requests):
+            seen.append(len(requests))
+            return [self.chat(r.model, r.messages, options=r.options) for r in requests]
+
+    batched = Batched(reg, n_ctx=1024)
+    try:
+        front = BatchingBackend(batched)
+        answers: list[int] = []
+        with BackgroundServer(Service(reg, front), ServeConfig(workers=4)) as srv:
+            def ask(i):
+                r = httpx.post(srv.url + "/api/generate", timeout=300, json={
+                    "model": "loco-base", "prompt": f"Say {i}.", "stream": False, "options": SHORT})
+                answers.append(r.status_code)
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(6)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=300)
+        assert answers == [200] * 6
+        assert sum(seen) == 6 and max(seen) > 1 and front.batches == seen
+    finally:
+        batched.close()
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/api/chat", b"[1, 2]"),
+    ("/api/chat", b'{"model": 7, "messages": []}'),
+    ("/api/chat", b'{"model": "loco", "messages": "hi"}'),
+    ("/api/chat", b'{"model": "loco", "messages": [{"role": "user", "content": 5}]}'),
+    ("/api/chat", b'{"model": "loco", "messages": [{"role": "robot", "content": "hi"}]}'),
+    ("/api/chat", b'{"model": "loco", "stream": false, "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": "hot"}}'),
+    ("/api/chat", b'{"model": "loco", "messages": [{"role": "user", "content": "hi"}], "format": "json"}'),
+    ("/api/generate", b'{"model": "loco", "prompt": "hi", "raw": true}'),
+    ("/api/generate", b'{"model": "loco", "prompt": ["hi"]}'),
+    ("/api/show", b'{}'),
+    ("/v1/chat/completions", b'{"model": "loco", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}'),
+    ("/v1/chat/completions", b'{"model": "loco", "messages": [{"role": "user", "content": "hi"}], "n": 0}'),
+    ("/v1/chat/completions", b'{"model": "loco", "messages": [{"role": "tool", "content": "hi"}]}'),
+    ("/v1/chat/completions", b'{"model": "loco", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}'),
+    ("/v1/chat/completions", b'\xff\xfe'),
+])
+def test_bad_requests_get_a_4xx_in_the_apis_shape_and_the_server_keeps_answering(server, path, body):
+    r = httpx.post(server.url + path, content=body, timeout=60)
+    assert 400 <= r.status_code < 500, r.text
+    error = r.json()["error"]
+    assert isinstance(error, dict if path.startswith("/v1") else str)
+    assert httpx.get(server.url + "/api/version").status_code == 200

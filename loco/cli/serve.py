@@ -30,7 +30,7 @@ Point a chat app at it:
 @click.option("--router", default=None, help="Router by name (default: the registry's, else tfidf).")
 @click.option("--show-adapter", is_flag=True, help="Append a one-line footer naming the adapter to every answer.")
 @click.option("--queue", type=click.IntRange(0, 100000), default=32, show_default=True, help="Requests that may wait; beyond, 503 with Retry-After.")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Requests answered at once (default: 1 on the embedded engine, 4 otherwise).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Requests answered at once (default: 1 on the embedded engine, 8 where it batches, 4 otherwise).")
 @click.option("--max-body", type=click.IntRange(1024, 1 << 30), default=1 << 20, show_default=True, help="Largest request body in bytes.")
 @click.option("--api-key", envvar="LOCO_API_KEY", show_envvar=True, default=None, help="Require Authorization: Bearer KEY on every request.")
 @registry_option
@@ -49,11 +49,15 @@ def serve(host, port, backend, strategy, votes, reread, router, show_adapter, qu
     from ..backends import get_backend
     from ..serve import check_binding, serve as run
     from ..serve.app import ServeConfig
+    from ..serve.batching import BatchingBackend, can_batch
     from ..serve.service import Service
 
     check_binding(host, api_key)
     reg = registry_mod.load(registry_path, validate=False)
     be = get_backend(backend, reg, notify=note)
+    batching = can_batch(be)
+    if batching:  # concurrent requests become batches on the engine
+        be = BatchingBackend(be)
     rt = None
     if router:
         from ..router import get_router
@@ -61,7 +65,7 @@ def serve(host, port, backend, strategy, votes, reread, router, show_adapter, qu
         rt = get_router(router, reg)
     service = Service(reg, be, rt, strategy=strategy, votes=votes, reread=reread, show_adapter=show_adapter)
     if workers is None:
-        workers = 1 if be.name == "embedded" else 4
+        workers = 8 if batching else 1 if be.name == "embedded" else 4
     config = ServeConfig(api_key=api_key, max_body=max_body, queue=queue, workers=workers)
     note(f"loco serve on http://{host}:{port} ({be.name} backend; Ollama API at /api, OpenAI API at /v1). Ctrl-C stops it.")
     run(service, config, host=host, port=port)
