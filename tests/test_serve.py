@@ -377,3 +377,15 @@ def test_bad_requests_get_a_4xx_in_the_apis_shape_and_the_server_keeps_answering
     error = r.json()["error"]
     assert isinstance(error, dict if path.startswith("/v1") else str)
     assert httpx.get(server.url + "/api/version").status_code == 200
+
+
+def test_a_client_that_gives_up_on_a_non_streamed_answer_cancels_it(server):
+    scheduler = server.app.state.server.scheduler
+    before = len(scheduler.finished)
+    body = {"model": "loco-base", "stream": False, "options": {"num_predict": 1500, "temperature": 1.0, "seed": 7},
+            "messages": [{"role": "user", "content": "Write a very long story about a lighthouse keeper."}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server.url + "/api/chat", json=body, timeout=httpx.Timeout(60, read=2.0))
+    job = _wait_for(lambda: next((j for j in list(scheduler.finished)[before:] if j.outcome == "cancelled"), None))
+    assert job.result is not None and job.result.done_reason == "cancelled"
+    assert job.result.timings.output_tokens < 1500

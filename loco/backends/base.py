@@ -17,7 +17,8 @@ Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..
 
 #: Receives an answer piece by piece while it is generated; returning False stops
 #: the generation. Backends that can stream take it as ``chat(..., on_text=...)``
-#: and say so with ``streams = True``.
+#: and say so with ``streams = True``; ``cancellable = True`` says streaming costs
+#: nothing there, so every request may pass one just to be stoppable.
 TextSink = Callable[[str], "bool | None"]
 
 

@@ -333,6 +333,7 @@ class EmbeddedBackend:
 
     name = "embedded"
     streams = True  # chat() takes on_text
+    cancellable = True  # on_text costs nothing here, so a request can always be stopped through it
 
     def __init__(
         self,

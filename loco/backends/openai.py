@@ -103,6 +103,8 @@ def request_body(plan: _Plan, messages: Sequence[Message], options: Mapping[str,
     stop = opts.get("stop")
     if stop:
         body["stop"] = [stop] if isinstance(stop, str) else list(stop)
+    if isinstance(opts.get("think"), bool):  # vLLM and llama-server pass it to the chat template
+        body["chat_template_kwargs"] = {"enable_thinking": opts["think"]}
     if plan.lora is not None:
         body["lora"] = [{"id": i, "scale": s} for i, s in plan.lora]
     if stream:

@@ -176,6 +176,8 @@ async def chat_completions(server: Server, request: Request) -> Response:
              "logprobs": None, "finish_reason": reason}
             for i, text in enumerate(outcome.choices)
         ]
+        if outcome.thinking:  # the field vLLM and llama-server use for a reasoning model's thoughts
+            choices[0]["message"]["reasoning_content"] = outcome.thinking
         return JSONResponse(
             {"id": cid, "object": "chat.completion", "created": created, "model": name, "choices": choices,
              "usage": _usage(outcome), "system_fingerprint": None, "loco": info},

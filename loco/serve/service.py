@@ -141,19 +141,25 @@ class _RequestBackend:
     def ensure(self, target: Target) -> str:
         return self._backend.ensure(target)
 
-    def _sink(self, text: str) -> bool:
-        if self._cancelled.is_set():
-            return False
-        assert self._on_text is not None
-        self._on_text(text)
-        return True
-
     def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
         if self._cancelled.is_set():
             raise Cancelled()
-        if self._on_text is not None and not self.streamed and getattr(self._backend, "streams", False):
-            self.streamed = True
-            reply = self._backend.chat(model, messages, options=options, on_text=self._sink)  # type: ignore[call-arg]
+        live = self._on_text if not self.streamed else None
+        batched = callable(getattr(self._backend, "chat_batch", None))
+        watch = getattr(self._backend, "cancellable", False) and not batched
+        if getattr(self._backend, "streams", False) and (live is not None or watch):
+            # each generation watches for the client going away (batched ones only between
+            # generations); the first one is shown live if asked
+            self.streamed = self.streamed or live is not None
+
+            def sink(text: str) -> bool:
+                if self._cancelled.is_set():
+                    return False
+                if live is not None:
+                    live(text)
+                return True
+
+            reply = self._backend.chat(model, messages, options=options, on_text=sink)  # type: ignore[call-arg]
         else:
             reply = self._backend.chat(model, messages, options=options)
         if self._cancelled.is_set():
