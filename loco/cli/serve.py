@@ -9,10 +9,10 @@ from ._common import emit_json, json_option, note, registry_option, show_progres
 OPEN_WEBUI = """\b
 Point a chat app at it:
   Open WebUI   Settings > Admin Settings > Connections > Ollama API:
-               http://127.0.0.1:11435 (or OLLAMA_BASE_URL=http://host:11435
-               when it runs in Docker: use host.docker.internal and
-               bind loco with --host 0.0.0.0 --api-key KEY); pick the model
-               "loco" to have every message routed.
+               http://127.0.0.1:11435, then pick the model "loco" to have
+               every message routed. From Docker: OLLAMA_BASE_URL=
+               http://host.docker.internal:11435, loco serve --host 0.0.0.0
+               --api-key KEY, and KEY as the connection's bearer key.
   OpenAI apps  base URL http://127.0.0.1:11435/v1, any API key (or KEY).
   ollama CLI   OLLAMA_HOST=127.0.0.1:11435 ollama run loco
 """

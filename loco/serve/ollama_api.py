@@ -281,7 +281,6 @@ async def show(server: Server, request: Request) -> Response:
     reply: dict[str, Any] = {
         "modelfile": "\n".join(lines) + "\n",
         "parameters": "\n".join(f"{k:<30} {v}" for k, v in parameters.items()),
-        "template": "{{ .Prompt }}",
         "details": _details(server),
         "model_info": {"general.architecture": registry.base.architecture or "", "general.basename": registry.base.name,
                        "loco.kind": entry.kind, "loco.adapter": entry.adapter},
@@ -290,6 +289,9 @@ async def show(server: Server, request: Request) -> Response:
     }
     if system:
         reply["system"] = system
+    template = (registry.adapters[entry.adapter].template if entry.adapter else None) or registry.base.template
+    if template:
+        reply["template"] = template
     return JSONResponse(reply)
 
 
