@@ -180,6 +180,9 @@ def test_llama_server_gets_per_request_lora_ids_and_scales(reg):
     assert body["model"] == "SmolLM2-135M-Instruct-Q4_1.gguf"
     assert body["lora"] == [{"id": 0, "scale": 0.7}, {"id": 1, "scale": 0.3}]
     assert body["max_tokens"] == 16 and body["temperature"] == 0.2 and body["stop"] == ["\n"]
+    # thinking: llama-server's and vLLM's chat_template_kwargs, which Qwen3's template reads as enable_thinking
+    thinking = request_body(be._plans[handle], QUESTION, {"think": False}, stream=False)
+    assert thinking["chat_template_kwargs"] == {"enable_thinking": False} and "think" not in thinking
     base_body = request_body(be._plans[be.ensure(Target.base())], QUESTION, {}, stream=True)
     assert base_body["lora"] == [{"id": 0, "scale": 0.0}, {"id": 1, "scale": 0.0}]  # every adapter off
     assert base_body["stream"] is True and base_body["stream_options"] == {"include_usage": True}

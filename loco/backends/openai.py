@@ -19,7 +19,9 @@
 Requests and answers follow the OpenAI chat completions API (``max_tokens``,
 ``temperature``, ``top_p``, ``seed``, ``stop``, and the ``top_k`` /
 ``min_p`` / ``repeat_penalty`` extensions both vLLM and llama-server accept);
-streaming reads the server-sent events. Raw HTTP through httpx.
+streaming reads the server-sent events; ``think`` goes out as
+``chat_template_kwargs.enable_thinking`` and the reasoning comes back from
+``reasoning_content`` (vLLM's and llama-server's field). Raw HTTP through httpx.
 """
 
 from __future__ import annotations
@@ -284,11 +286,12 @@ class OpenAIBackend:
                 t_first = None
                 choice = (data.get("choices") or [{}])[0]
                 text = (choice.get("message") or {}).get("content") or ""
+                thinking = (choice.get("message") or {}).get("reasoning_content") or None
                 finish = choice.get("finish_reason")
                 usage = data.get("usage") or {}
                 server_timings = data.get("timings") or {}
             else:
-                text, finish, usage, server_timings, t_first = self._stream(body, on_text)
+                text, finish, usage, server_timings, t_first, thinking = self._stream(body, on_text)
         except httpx.HTTPError as exc:
             raise BackendUnavailable(f"The server at {self.url} stopped answering ({exc}).",
                                      hint="Check that it is running.") from None
@@ -304,10 +307,11 @@ class OpenAIBackend:
             output_tokens=int(usage.get("completion_tokens") or 0),
         )
         return Reply(text=strip_think(text), model=plan.handle, backend=self.name, timings=timings,
-                     done_reason=finish, digest=self.digest(plan.handle))
+                     done_reason=finish, digest=self.digest(plan.handle), thinking=thinking)
 
     def _stream(self, body: dict[str, Any], on_text: TextSink):
         pieces: list[str] = []
+        thoughts: list[str] = []
         finish: str | None = None
         usage: dict[str, Any] = {}
         server_timings: dict[str, Any] = {}
@@ -328,16 +332,18 @@ class OpenAIBackend:
                 usage = chunk.get("usage") or usage
                 server_timings = chunk.get("timings") or server_timings
                 for choice in chunk.get("choices") or []:
+                    thoughts.append((choice.get("delta") or {}).get("reasoning_content") or "")
                     piece = (choice.get("delta") or {}).get("content") or ""
                     if piece:
                         if t_first is None:
                             t_first = time.perf_counter()
                         pieces.append(piece)
                         if on_text(piece) is False:
-                            return "".join(pieces), "cancelled", usage, server_timings, t_first  # closing stops the server
+                            # leaving the stream closes the connection, which stops the server's generation
+                            return "".join(pieces), "cancelled", usage, server_timings, t_first, "".join(thoughts) or None
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
-        return "".join(pieces), finish, usage, server_timings, t_first
+        return "".join(pieces), finish, usage, server_timings, t_first, "".join(thoughts) or None
 
     def models(self) -> list[str]:
         return self.served(refresh=True)

@@ -68,10 +68,8 @@ class Outcome:
 
     @property
     def thinking(self) -> str | None:
-        for r in self.replies:
-            if r.text == self.answer.text:
-                return getattr(r, "thinking", None)
-        return None
+        """The chosen reply's reasoning (when the request asked for think and the model has it)."""
+        return getattr(self.answer, "thinking", None)
 
 
 def loco_info(answer: Answer | None = None, decision: Decision | None = None) -> dict[str, Any]:
