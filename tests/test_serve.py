@@ -36,9 +36,29 @@ WORD_PROBLEM = "A farmer has 12 hens and each hen lays 5 eggs a week. How many e
 SHORT = {"num_predict": 8, "temperature": 0, "seed": 1}
 
 
+def library_with_a_math_gain(repo, folder):
+    """The shipped library, with a recorded gain of math-tutor over the base on arith-word.
+
+    The router only sends a query to a domain whose active adapter is known to beat the base
+    (loco.router.gain); the shipped prompt adapters have no recorded scores, so the routed model
+    would answer every question with the base model.
+    """
+    shipped = registry.load(repo / "registry.yaml")
+    base = shipped.base.benchmark_scores["arith-word"]
+    marker = "  math-tutor:\n    domain: math\n"
+    text = (repo / "registry.yaml").read_text()
+    assert marker in text
+    scores = (f"    benchmark_scores:\n      arith-word:\n        score: {base.value + 0.2:.4f}\n"
+              f"        dataset_sha256: {base.dataset_sha256}\n        n: 60\n        metric: exact_match\n")
+    (folder / "registry.yaml").write_text(text.replace(marker, marker + scores))
+    for name in ("adapters", "evals", "modelfiles"):
+        (folder / name).symlink_to(repo / name)
+    return registry.load(folder / "registry.yaml")
+
+
 @pytest.fixture(scope="module")
-def engine(request):
-    reg = registry.load(request.config.rootpath / "registry.yaml")
+def engine(request, tmp_path_factory):
+    reg = library_with_a_math_gain(request.config.rootpath, tmp_path_factory.mktemp("library"))
     backend = EmbeddedBackend(reg, n_ctx=1024)
     yield reg, backend
     backend.close()
@@ -389,3 +409,16 @@ def test_a_client_that_gives_up_on_a_non_streamed_answer_cancels_it(server):
     job = _wait_for(lambda: next((j for j in list(scheduler.finished)[before:] if j.outcome == "cancelled"), None))
     assert job.result is not None and job.result.done_reason == "cancelled"
     assert job.result.timings.output_tokens < 1500
+
+
+def test_when_the_router_abstains_the_answer_says_so(request, engine):
+    """The shipped library records no gain for its prompt adapters, so the router abstains and
+    the base model answers: the response says which domain was seen and that it is uncertain."""
+    _, backend = engine
+    shipped = registry.load(request.config.rootpath / "registry.yaml")
+    with BackgroundServer(Service(shipped, backend)) as srv:
+        r = httpx.post(srv.url + "/api/chat", json={"model": "loco", "stream": False, "options": SHORT,
+                                                    "messages": [{"role": "user", "content": WORD_PROBLEM}]})
+    info = r.json()["loco"]
+    assert info["adapter"] is None and info["uncertain"] is True and r.headers["x-loco-adapter"] == "base"
+    assert "no gain over the base model is known" in info["steps"][0]["reason"]
