@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import yaml
 
+from .checksums import sha256_file
 from .errors import InvalidInput, RegistryError, UnknownAdapter
 
 SCHEMA_FILE = "registry.schema.json"
@@ -82,6 +83,7 @@ class DomainSpec:
     benchmarks: dict[str, Path] = field(default_factory=dict)
     ood_benchmark: str | None = None
     description: str | None = None
+    benchmark_sha256: dict[str, str] = field(default_factory=dict)  # the sha256 recorded for a benchmark file
 
 
 @dataclass(frozen=True)
@@ -385,14 +387,27 @@ def check_document(doc: dict[str, Any], base_dir: Path) -> tuple[list[str], list
         primary = dspec.get("primary_benchmark")
         if benches and primary and primary not in benches:
             errors.append(f"domains.{dname}.primary_benchmark: {primary!r} is not one of its benchmarks ({', '.join(benches)})")
-        for bname, bpath in benches.items():
-            if isinstance(bpath, str) and not resolve_path(bpath, base_dir).is_file():
-                warnings.append(f"domains.{dname}.benchmarks.{bname}: file {resolve_path(bpath, base_dir)} does not exist")
+        for bname, bvalue in benches.items():
+            bpath, recorded = benchmark_entry(bvalue)
+            if not isinstance(bpath, str):
+                continue
+            full = resolve_path(bpath, base_dir)
+            if not full.is_file():
+                warnings.append(f"domains.{dname}.benchmarks.{bname}: file {full} does not exist")
+            elif recorded and sha256_file(full) != recorded:
+                errors.append(f"domains.{dname}.benchmarks.{bname}: {full} does not match its recorded sha256 (the file changed)")
         ood = dspec.get("ood_benchmark")
         all_benches = {b for d in domains_block.values() if isinstance(d, dict) for b in (d.get("benchmarks") or {})}
         if ood and all_benches and ood not in all_benches:
             errors.append(f"domains.{dname}.ood_benchmark: {ood!r} is not a benchmark of any domain")
     return errors, warnings
+
+
+def benchmark_entry(value: Any) -> tuple[Any, str | None]:
+    """A ``domains.<d>.benchmarks`` value, a path or ``{path, sha256}``: ``(path, sha256 or None)``."""
+    if isinstance(value, dict):
+        return value.get("path"), value.get("sha256")
+    return value, None
 
 
 def validate(path: str | os.PathLike) -> tuple[list[str], list[str]]:
@@ -473,7 +488,8 @@ def from_document(doc: dict[str, Any], path: Path) -> Registry:
         specs[dname] = DomainSpec(
             name=dname,
             primary_benchmark=d.get("primary_benchmark"),
-            benchmarks={k: resolve_path(v, base_dir) for k, v in (d.get("benchmarks") or {}).items()},
+            benchmarks={k: resolve_path(benchmark_entry(v)[0], base_dir) for k, v in (d.get("benchmarks") or {}).items()},
+            benchmark_sha256={k: sha for k, v in (d.get("benchmarks") or {}).items() if (sha := benchmark_entry(v)[1])},
             ood_benchmark=d.get("ood_benchmark"),
             description=d.get("description"),
         )

@@ -16,7 +16,8 @@ from eval_support import math_items, write_jsonl
 SHIPPED = {
     "math": ("evals/math/arithmetic-word-problems.jsonl", "exact_match"),
     "code": ("evals/code/python-functions.jsonl", "code_execution"),
-    "writing": ("evals/writing/short-writing-tasks.jsonl", "llm_judge"),
+    "writing": ("evals/writing/constrained-writing-tasks.jsonl", "constraints"),
+    "writing-rubric": ("evals/writing/short-writing-tasks.jsonl", "llm_judge"),
     "summarisation": ("evals/summarisation/passages.jsonl", "rouge"),
 }
 
@@ -40,6 +41,20 @@ def test_shipped_registry_benchmarks_resolve(repo):
         assert len(bench) == 5 and bench.domain == domain
     ood = datasets.ood_benchmark(reg, "math")
     assert ood is not None and ood.domain == "code"
+
+
+def test_recorded_benchmark_sha256_is_checked(repo, tmp_path):
+    reg = registry.load(repo / "registry.yaml")
+    assert reg.primary_benchmark("writing") == "constrained-writing"
+    bench = datasets.domain_benchmark(reg, "writing")
+    assert bench.sha256 == reg.domain_specs["writing"].benchmark_sha256["constrained-writing"]
+    (tmp_path / "w.jsonl").write_bytes(bench.path.read_bytes() + b"\n")
+    doc = {"schema_version": 2, "domains": {"writing": {"primary_benchmark": "w", "benchmarks": {"w": {"path": "w.jsonl", "sha256": bench.sha256}}}}, "adapters": {}}
+    (tmp_path / "registry.yaml").write_text(json.dumps(doc))
+    errors, _ = registry.validate(tmp_path / "registry.yaml")
+    assert any("does not match its recorded sha256" in e for e in errors)
+    with pytest.raises(DataError, match="sha256"):
+        datasets.domain_benchmark(registry.from_document(doc, tmp_path / "registry.yaml"), "writing")
 
 
 def test_invalid_lines_are_listed_with_line_numbers(tmp_path):

@@ -352,6 +352,19 @@ def _stem(path: Path) -> str:
 # --------------------------------------------------------------------------- registry lookup
 
 
+def registry_benchmark(registry, domain: str, name: str, path: Path) -> Benchmark:
+    """A benchmark of the registry's ``domains:`` block, loaded and checked against its recorded sha256."""
+    bench = load_benchmark(path, name=name, domain=domain)
+    spec = registry.domain_specs.get(domain)
+    recorded = spec.benchmark_sha256.get(name) if spec else None
+    if recorded and recorded != bench.sha256:
+        raise DataError(
+            f"Benchmark {name!r} ({path}) does not match the sha256 recorded in {registry.path}.",
+            hint="The file changed after it was committed; restore it, or record the new sha256 if the change is intended.",
+        )
+    return bench
+
+
 def benchmark_names(registry) -> dict[str, tuple[str, Path]]:
     """Every benchmark of the registry's ``domains:`` block: name -> (domain, path)."""
     out: dict[str, tuple[str, Path]] = {}
@@ -367,7 +380,7 @@ def resolve_dataset(registry, value: str | os.PathLike, *, limit: int | None = N
     known = benchmark_names(registry)
     if text in known:
         domain, path = known[text]
-        return load_benchmark(path, name=text, domain=domain).limited(limit)
+        return registry_benchmark(registry, domain, text, path).limited(limit)
     if text == HUMANEVAL:
         return load_benchmark(HUMANEVAL, domain="code").limited(limit)
     path = Path(text).expanduser()
@@ -389,7 +402,7 @@ def domain_benchmark(registry, domain: str, *, limit: int | None = None) -> Benc
             f"Domain {domain!r} has no primary benchmark in {registry.path}.",
             hint=f"Add domains.{domain}.benchmarks and primary_benchmark to the registry, or pass --dataset.",
         )
-    return load_benchmark(spec.benchmarks[name], name=name, domain=domain).limited(limit)
+    return registry_benchmark(registry, domain, name, spec.benchmarks[name]).limited(limit)
 
 
 def ood_benchmark(registry, domain: str, *, limit: int | None = None) -> Benchmark | None:
@@ -401,7 +414,7 @@ def ood_benchmark(registry, domain: str, *, limit: int | None = None) -> Benchma
     if spec.ood_benchmark not in known:
         raise DataError(f"The OOD benchmark {spec.ood_benchmark!r} of domain {domain!r} is not a benchmark of any domain.")
     other, path = known[spec.ood_benchmark]
-    return load_benchmark(path, name=spec.ood_benchmark, domain=other).limited(limit)
+    return registry_benchmark(registry, other, spec.ood_benchmark, path).limited(limit)
 
 
 # --------------------------------------------------------------------------- contamination

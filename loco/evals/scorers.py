@@ -17,6 +17,14 @@ Each item names its scorer in ``evaluation_type``. The built-in ones:
 * ``keywords`` — every ``keywords`` string appears in the output and, unless
   ``python_syntax`` is false, its code parses; binary, and a *weak* check:
   nothing is executed (LocoLLM v1's code check).
+* ``constraints`` — verifiable writing constraints checked in code (IFEval's
+  scheme); the score is prompt-level strict (1 when every constraint of the
+  item is met, else 0: binary, so verdicts use the exact McNemar test); the
+  instruction-level and loose results are in the score's meta. The
+  constraint kinds are listed in :mod:`loco.evals.constraints` (``KINDS``):
+  word_count, sentence_count, include_words, exclude_words,
+  keyword_frequency, bullets, paragraphs, title, lowercase, no_commas,
+  quotation, postscript, starts_with, ends_with, json, placeholders.
 
 Scorers are pluggable: :func:`register` adds one under its name, and
 packages can publish ``loco.scorers`` entry points (a class or factory
@@ -394,5 +402,60 @@ class Keywords(Scorer):
         return ScoreResult(1.0 if ok else 0.0, detail, None, {"weak": True, "syntax": syntax, "missing": missing})
 
 
-for _scorer in (ExactMatch(), CodeExecution(), Rouge(), LlmJudge(), Contains(), Keywords()):
+# --------------------------------------------------------------------------- constraints
+
+
+class Constraints(Scorer):
+    """Prompt-level strict accuracy of an item's verifiable constraints (IFEval)."""
+
+    name = "constraints"
+    binary = True
+
+    def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
+        from .constraints import check_all
+
+        specs = (item.evaluation_config or {}).get("constraints") or []
+        if not specs:
+            raise DataError(f"Item {item.id!r} has evaluation_type constraints but no constraints.")
+        checks = check_all(strip_think(output).strip(), specs)
+        strict = sum(c.strict for c in checks)
+        loose = sum(c.loose for c in checks)
+        meta = {
+            "instructions": len(checks),
+            "followed_strict": strict,
+            "followed_loose": loose,
+            "prompt_strict": strict == len(checks),
+            "prompt_loose": loose == len(checks),
+            "checks": [c.to_dict() for c in checks],
+        }
+        failed = [f"{c.kind}: {c.detail}" for c in checks if not c.strict]
+        detail = f"all {len(checks)} constraints met" if not failed else f"{strict}/{len(checks)} met; " + "; ".join(failed)
+        return ScoreResult(1.0 if strict == len(checks) else 0.0, detail[:600], None, meta)
+
+    def aggregate(self, item: Item, results: Sequence[ScoreResult]) -> ScoreResult:
+        """Several samples: the item passes when more than half of them pass (binary, like a vote)."""
+        passed = sum(1 for r in results if r.score == 1.0)
+        ok = passed * 2 > len(results)
+        first = results[0].meta if results else {}
+        meta = {**first, "samples": len(results), "samples_passed": passed}
+        return ScoreResult(1.0 if ok else 0.0, f"{passed}/{len(results)} samples met every constraint", None, meta)
+
+
+def constraint_summary(metas: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """IFEval's four accuracies over the scored items' meta: prompt- and instruction-level, strict and loose."""
+    rows = [m for m in metas if m and "instructions" in m]
+    if not rows:
+        return None
+    n_inst = sum(m["instructions"] for m in rows)
+    return {
+        "items": len(rows),
+        "instructions": n_inst,
+        "prompt_strict": sum(bool(m["prompt_strict"]) for m in rows) / len(rows),
+        "prompt_loose": sum(bool(m["prompt_loose"]) for m in rows) / len(rows),
+        "instruction_strict": sum(m["followed_strict"] for m in rows) / n_inst if n_inst else None,
+        "instruction_loose": sum(m["followed_loose"] for m in rows) / n_inst if n_inst else None,
+    }
+
+
+for _scorer in (ExactMatch(), CodeExecution(), Rouge(), LlmJudge(), Contains(), Keywords(), Constraints()):
     register(_scorer)
