@@ -21,6 +21,7 @@ serving everything else.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import math
@@ -31,7 +32,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..checksums import sha256_file_cached
 from ..errors import (
@@ -675,6 +676,24 @@ class EmbeddedBackend:
                 logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
                 llm.reset()
                 return logits
+
+    @contextlib.contextmanager
+    def scoring_llama(self, model: str) -> Iterator[Any]:
+        """The llama.cpp ``Llama`` of handle ``model`` with its LoRA adapters set, held for
+        the caller alone (for :mod:`loco.backends.embedded_scores`); its prompt cache is
+        reset afterwards. Generate through :meth:`chat`, not with it."""
+        plan = self._resolve(model)
+        while True:
+            loaded = self._model_of(plan)
+            with loaded.lock:
+                if loaded.closed:
+                    continue
+                self._activate(loaded, plan)
+                try:
+                    yield loaded.llm
+                finally:
+                    loaded.llm.reset()
+                return
 
     def clear_cache(self, model: str | None = None) -> None:
         """Drop the cached prompt state of ``model``'s loaded weights (all models when None)."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 NS_PER_MS = 1_000_000
 HEALTH_TIMEOUT = 1.0  # seconds: a health check must answer fast or count as "not reachable"
 UPLOAD_CHUNK = 1 << 20
+TOP_LOGPROBS = 20  # the most alternatives Ollama returns per token (server/routes.go rejects more)
 
 
 #: Go's time.ParseDuration syntax, which Ollama's api.Duration uses for a string keep_alive
@@ -346,6 +347,32 @@ class OllamaBackend:
             digest=digest,
             thinking=thinking,
         )
+
+    # ------------------------------------------------------------------ token probabilities (the G-Eval judge)
+
+    def first_token_logprobs(
+        self, model: str, prompt: str, *, top: int = TOP_LOGPROBS, options: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]] | None:
+        """The ``top`` most likely next tokens after the raw ``prompt`` and their log probabilities, or None.
+
+        One ``/api/generate`` request with ``raw`` (no template), ``logprobs``,
+        ``top_logprobs`` and one token to predict. Ollama answers them from
+        server 0.12.11 on (api/types.go: GenerateRequest.Logprobs, TopLogprobs in
+        0-20; GenerateResponse.Logprobs, each with its TopLogprobs); an older
+        server ignores both fields and returns none, and then this returns None
+        (see :mod:`loco.backends.token_scores`).
+        """
+        opts = {"temperature": 0, "num_predict": 1, **{k: v for k, v in (options or {}).items() if v is not None}}
+        with self._errors(f"scoring with {model}", model=model):
+            response = self.client.generate(
+                model=model, prompt=prompt, raw=True, options=opts, stream=False, logprobs=True, top_logprobs=top
+            )
+        logprobs = getattr(response, "logprobs", None)
+        if not logprobs:
+            return None
+        first = logprobs[0]
+        alternatives = first.top_logprobs or [first]
+        return [(str(a.token), float(a.logprob)) for a in alternatives]
 
     # ------------------------------------------------------------------ blobs and create (used by register)
 

@@ -255,6 +255,30 @@ class CachingBackend:
     def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
         return self.chat_ex(model, messages, options=options)[0]
 
+    def choice_probabilities(self, model: str, prompt: str, choices: Sequence[str]):
+        """:func:`loco.backends.token_scores.choice_probabilities`, cached like a generation
+        (a backend that gives no probabilities is remembered as such)."""
+        from ..backends.token_scores import ChoiceProbabilities, choice_probabilities
+
+        with self._lock:
+            fingerprint = self._fingerprints.get(model)
+        extra = {"handle": model, "target": fingerprint, "kind": "choice-probabilities", "choices": list(choices)}
+        key = cache_key(self.digest(model), [{"role": "raw", "content": prompt}], None, extra)
+        hit = self.cache.get(key)
+        if hit is not None:
+            with self._lock:
+                self.hits += 1
+            stored = json.loads(hit.text)
+            return None if stored is None else ChoiceProbabilities.from_dict(stored)
+        start = time.perf_counter()
+        result = choice_probabilities(self.inner, model, prompt, choices)
+        seconds = time.perf_counter() - start
+        self.cache.put(key, Reply(json.dumps(None if result is None else result.to_dict()), model, self.name))
+        with self._lock:
+            self.misses += 1
+            self.backend_seconds += seconds
+        return result
+
     def models(self) -> list[str]:
         return self.inner.models()
 

@@ -13,7 +13,9 @@ The run, step by step:
 4. compare: means, the difference with a 95 % paired bootstrap interval, an
    exact McNemar p-value (binary scores) or a paired permutation p-value;
 5. decide: pass when the gain is significant on at least 50 items and the
-   OOD score is not more than the tolerance below the base;
+   OOD score is not more than the tolerance below the base; no verdict at
+   all when fewer than 90 % of either model's items could be scored (the
+   record says how many were, and which judge scored them);
 6. write the results record under ``LOCO_HOME/results/<semester>/`` and,
    when asked, the scores and the verdict into the registry.
 """
@@ -27,6 +29,7 @@ import re
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -42,6 +45,7 @@ from .datasets import Benchmark, Item, domain_benchmark, find_contamination, ood
 from .scorers import ScoreResult, ScoringContext, get_scorer
 
 MIN_ITEMS = 50
+MIN_SCORED_SHARE = 0.9  # below this share of scored items a run gives no verdict
 ALPHA = 0.05
 OOD_TOLERANCE = 0.05
 VOTE_TEMPERATURE = 0.7
@@ -183,6 +187,10 @@ class Engine:
         reply, cached, seconds = self.backend.chat_ex(handle, messages, options=options)
         return Generation(reply.text, cached, seconds, reply.timings.to_dict(), reply.done_reason, reply.thinking)
 
+    def choice_probs(self, target: Target, prompt: str, choices: Sequence[str]):
+        """The target's probability of each choice as the next token after ``prompt`` (None: the backend cannot say)."""
+        return self.backend.choice_probabilities(self.handle(target), prompt, choices)
+
     def run(self, requests: Sequence[Request], phase: str = "generate") -> dict[tuple, Generation]:
         """Make every request; results by request key."""
         groups: dict[tuple, list[Request]] = {}
@@ -287,6 +295,7 @@ def score_outputs(
         ctx.judge_label = target.label
         judge_options = {"temperature": 0.0, "seed": settings.seed, "num_predict": JUDGE_MAX_TOKENS}
         ctx.judge = lambda messages: engine.chat_text(target, list(messages), judge_options).text
+        ctx.judge_probs = lambda prompt, choices: engine.choice_probs(target, prompt, choices)
         engine.handle(target)
 
     def one(job):
@@ -361,6 +370,53 @@ def paired_scores(outcomes: Sequence[Outcome], benchmark: str, a: str, b: str) -
     return keep, xa, xb, unscored
 
 
+def coverage(outcomes: Sequence[Outcome], benchmark: str, roles: Sequence[str]) -> dict[str, Any]:
+    """How many of each role's items on ``benchmark`` were scored, and the share."""
+    out: dict[str, Any] = {}
+    for role in roles:
+        rows = [o for o in outcomes if o.benchmark == benchmark and o.role == role]
+        scored = sum(1 for o in rows if o.score is not None)
+        out[role] = {"items": len(rows), "scored": scored, "share": scored / len(rows) if rows else None}
+    return out
+
+
+def too_few_scored(cov: dict[str, Any]) -> list[str]:
+    """The roles scored on fewer than MIN_SCORED_SHARE of their items, as sentences."""
+    return [
+        f"only {c['scored']} of {c['items']} {role} items could be scored ({c['share']:.0%}, at least {MIN_SCORED_SHARE:.0%} are needed)"
+        for role, c in cov.items()
+        if c["items"] and c["share"] < MIN_SCORED_SHARE
+    ]
+
+
+def judge_summary(engine: Engine, registry: Registry, settings: EvalSettings, outcomes: Sequence[Outcome]) -> dict[str, Any] | None:
+    """Which judge scored the judged items, how (probabilities or parsed replies), and the share it scored."""
+    judged = [o for o in outcomes if "judge_prompt" in o.meta]
+    if not judged:
+        return None
+    judge = engine.describe(judge_target(registry, settings.judge))
+    methods = Counter(o.meta.get("judge_method", "parse") for o in judged)
+    judge["prompts"] = sorted({o.meta["judge_prompt"] for o in judged})
+    judge["prompt"] = judge["prompts"][0]
+    judge["methods"] = dict(methods)
+    judge["items"] = len(judged)
+    judge["scored"] = sum(1 for o in judged if o.score is not None)
+    judge["share_scored"] = judge["scored"] / len(judged)
+    return judge
+
+
+def constraint_summaries(outcomes: Sequence[Outcome], benchmark: str, roles: Sequence[str]) -> dict[str, Any] | None:
+    """IFEval's prompt/instruction-level strict/loose accuracies per role (constraints items only)."""
+    from .scorers import constraint_summary
+
+    out = {}
+    for role in roles:
+        summary = constraint_summary([o.meta for o in outcomes if o.benchmark == benchmark and o.role == role])
+        if summary:
+            out[role] = summary
+    return out or None
+
+
 def pass_at_k_summary(outcomes: Sequence[Outcome], benchmark: str, role: str, votes: int) -> dict[str, float] | None:
     """Mean unbiased pass@k over the code items of a benchmark (k = 1 and ``votes``)."""
     rows = [o for o in outcomes if o.benchmark == benchmark and o.role == role and "sample_scores" in o.meta]
@@ -387,10 +443,21 @@ def weak_checks(benches: Sequence[Benchmark]) -> list[str]:
     ]
 
 
-def verdict(n: int, cmp: stats.Comparison, ood: dict[str, Any] | None, settings: EvalSettings, contamination: list | None) -> dict[str, Any]:
-    """pass or fail, with every reason, and warnings that do not decide."""
+def verdict(
+    n: int,
+    cmp: stats.Comparison,
+    ood: dict[str, Any] | None,
+    settings: EvalSettings,
+    contamination: list | None,
+    scored: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """pass or fail, with every reason, and warnings that do not decide; ``none`` (no
+    verdict) when too few items were scored (``scored``: :func:`coverage`)."""
     reasons: list[str] = []
     warnings: list[str] = []
+    short = too_few_scored(scored or {})
+    if short:
+        return {"result": "none", "reasons": short + ["no verdict"], "warnings": warnings}
     ok = True
     if n < settings.min_items:
         ok = False
@@ -464,6 +531,8 @@ def update_registry(registry: Registry, adapter: Adapter, summary: dict[str, Any
     """
     from ..registry import edit
 
+    if summary["verdict"]["result"] not in ("pass", "fail"):
+        return {"changes": [], "active": None, "skipped": "; ".join(summary["verdict"]["reasons"])}
     when = summary["evaluated_at"]
     entries = [(summary["dataset"], summary["dataset_sha256"], summary["n"], summary["scores"], summary["metric"])]
     ood = summary.get("ood")
@@ -565,14 +634,16 @@ def evaluate_adapter(
             "within_tolerance": None if ocmp.difference is None else ocmp.difference >= -settings.ood_tolerance - 1e-12,
             "unscored": ood_unscored,
         }
-    v = verdict(cmp.n, cmp, ood_summary, settings, contamination["items"] if contamination else None)
+    scored = coverage(outcomes, bench.name, ("adapter", "base"))
+    checked = dict(scored)
+    if ood is not None:
+        ood_summary["scored"] = coverage(outcomes, ood.name, ("adapter", "base"))
+        checked.update({f"{role} out-of-domain": c for role, c in ood_summary["scored"].items()})
+    v = verdict(cmp.n, cmp, ood_summary, settings, contamination["items"] if contamination else None, checked)
     if sandbox_note:
         v["warnings"].append(sandbox_note)
     v["warnings"].extend(weak_checks([b for b in (bench, ood) if b is not None]))
-    judge = None
-    if any(o.meta.get("judge") for o in outcomes):
-        judge = engine.describe(judge_target(registry, settings.judge))
-        judge["prompt"] = next(o.meta["judge_prompt"] for o in outcomes if o.meta.get("judge_prompt"))
+    judge = judge_summary(engine, registry, settings, outcomes)
     wall = time.perf_counter() - started
     cb = engine.backend
     summary: dict[str, Any] = {
@@ -587,6 +658,8 @@ def evaluate_adapter(
         "scores": {"adapter": cmp.a, "base": cmp.b},
         **cmp.test_fields(),
         "unscored": unscored,
+        "scored": scored,
+        "constraints": constraint_summaries(outcomes, bench.name, ("adapter", "base")),
         "ood": ood_summary,
         "verdict": v,
         "contamination": contamination,

@@ -10,8 +10,13 @@ Each item names its scorer in ``evaluation_type``. The built-in ones:
 * ``rouge`` — ROUGE F1 (``metric``: rougeL by default) with the
   ``rouge-score`` package, locally; graded.
 * ``llm_judge`` — a judge model scores the output against the item's rubric
-  with a fixed prompt; the number parsed from its reply (1-10) is divided by
-  10; an unparseable reply scores None (excluded from means, counted).
+  with a fixed prompt. When the backend gives token probabilities (the
+  embedded engine's logits, Ollama's ``top_logprobs`` from server 0.12.11),
+  the judge is asked for one digit 1-9 (a plain completion prompt) and the score is the
+  probability-weighted mean over the nine score tokens (G-Eval, Liu et al.
+  2023), mapped to [0, 1] as (mean - 1) / 8: every item gets a score.
+  Otherwise the number parsed from its reply (1-10) is divided by 10; an
+  unparseable reply scores None (excluded from means, counted).
 * ``contains`` — the expected text appears in the output, case-insensitively;
   binary (LocoLLM v1's analysis check).
 * ``keywords`` — every ``keywords`` string appears in the output and, unless
@@ -76,6 +81,9 @@ class ScoringContext:
     memory_mb: int = 512
     judge: Callable[[list[Message]], str] | None = None
     judge_label: str | None = None
+    #: ``judge_probs(prompt, choices)``: the judge's probability of each choice as the next
+    #: token after a plain prompt (a ChoiceProbabilities), or None when its backend cannot say.
+    judge_probs: Callable[[str, Sequence[str]], Any] | None = None
 
 
 class Scorer:
@@ -303,6 +311,29 @@ _JUDGE_PATTERNS = (
 )
 
 
+GEVAL_SCORES = tuple(str(i) for i in range(1, 10))
+#: The probability judge's prompt: a plain completion text that ends where the score
+#: goes (no chat template). Chosen on constructed good/bad pairs kept apart from the
+#: test pairs; with the small default model, chat-formatted prompts graded near chance.
+GEVAL_TEMPLATE = """Question: {task}
+Criteria: {rubric}
+Correct answer: {reference}
+Student answer: {response}
+Grade (1 = wrong, 9 = correct): """
+GEVAL_PROMPT_ID = hashlib.sha256(GEVAL_TEMPLATE.encode()).hexdigest()[:12]
+
+
+def geval_prompt(item: Item, output: str) -> str:
+    """The probability judge's prompt for one output (the next token is the score)."""
+    rubric = (item.evaluation_config or {}).get("rubric", "Is the answer correct and helpful?")
+    return GEVAL_TEMPLATE.format(
+        task=item.prompt.strip(),
+        rubric=" ".join(rubric.split()),
+        reference=item.expected_output.strip() or "(none)",
+        response=strip_think(output).strip() or "(empty)",
+    )
+
+
 def judge_messages(item: Item, output: str) -> list[Message]:
     """The fixed judge prompt for one output."""
     rubric = (item.evaluation_config or {}).get("rubric", "Score 1-10.")
@@ -331,15 +362,37 @@ class LlmJudge(Scorer):
     binary = False
 
     def score(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult:
-        if ctx.judge is None:
+        if ctx.judge is None and ctx.judge_probs is None:
             raise DataError(f"Item {item.id!r} needs a judge model, and none was given.")
+        if ctx.judge_probs is not None:
+            scored = self.score_by_probabilities(item, output, ctx)
+            if scored is not None:
+                return scored
+        if ctx.judge is None:
+            raise DataError(f"The judge gives no token probabilities for item {item.id!r}, and cannot generate.")
         messages = judge_messages(item, output)
         reply = ctx.judge(messages)
         value = parse_judge_score(reply)
-        meta = {"judge": ctx.judge_label, "judge_prompt": JUDGE_PROMPT_ID, "judge_reply": reply[:200], "raw": value}
+        meta = {"judge": ctx.judge_label, "judge_prompt": JUDGE_PROMPT_ID, "judge_method": "parse", "judge_reply": reply[:200], "raw": value}
         if value is None:
             return ScoreResult(None, "the judge's reply has no score from 1 to 10", None, meta)
         return ScoreResult(value / 10.0, f"judge gave {value:g}/10", f"{value:g}", meta)
+
+    def score_by_probabilities(self, item: Item, output: str, ctx: ScoringContext) -> ScoreResult | None:
+        """G-Eval: the probability-weighted mean of the score tokens 1-9 (None when the backend gives no probabilities)."""
+        probs = ctx.judge_probs(geval_prompt(item, output), GEVAL_SCORES)
+        if probs is None:
+            return None
+        mean = probs.mean()
+        meta = {
+            "judge": ctx.judge_label,
+            "judge_prompt": GEVAL_PROMPT_ID,
+            "judge_method": f"probabilities ({probs.source})",
+            "judge_distribution": {c: round(p, 4) for c, p in probs.probabilities.items()},
+            "judge_mass": round(probs.mass, 4),
+            "raw": round(mean, 4),
+        }
+        return ScoreResult((mean - 1.0) / 8.0, f"judge's expected score {mean:.2f}/9", f"{mean:.2f}", meta)
 
 
 # --------------------------------------------------------------------------- LocoLLM v1 checks

@@ -26,12 +26,15 @@ from .runner import (
     Generation,
     ProgressFn,
     check_sandbox,
+    constraint_summaries,
+    coverage,
     generate,
-    judge_target,
+    judge_summary,
     now_iso,
     paired_scores,
     results_dir,
     score_outputs,
+    too_few_scored,
     write_record,
     _metric,
 )
@@ -114,6 +117,7 @@ def evaluate_system(
             o.meta.update({"routed_domain": answer.domain, "adapter": answer.adapter, "confidence": answer.confidence, "uncertain": answer.uncertain})
 
     per_domain: dict[str, Any] = {}
+    too_few: list[str] = []
     all_sys: list[float] = []
     all_base: list[float] = []
     routed_ok = routed_n = 0
@@ -134,7 +138,12 @@ def evaluate_system(
             **cmp.test_fields(),
             "routing_accuracy": correct / len(rows) if rows else None,
             "unscored": unscored,
+            "scored": coverage(outcomes, bench.name, ("system", "base")),
+            "constraints": constraint_summaries(outcomes, bench.name, ("system", "base")),
         }
+        short = too_few_scored(per_domain[bench.domain or bench.name]["scored"])
+        if short:
+            too_few.append(f"{bench.name}: " + "; ".join(short))
         all_sys += xs
         all_base += xb
     overall = stats.compare(all_sys, all_base, seed=settings.seed)
@@ -146,9 +155,9 @@ def evaluate_system(
     composite["difference"] = None if composite["system"] is None else composite["system"] - composite["base"]
     cb = engine.backend
     warnings = list(skipped) + ([sandbox_note] if sandbox_note else [])
-    judge = None
-    if any(o.meta.get("judge") for o in outcomes):
-        judge = engine.describe(judge_target(registry, settings.judge))
+    if too_few:
+        warnings += [f"{t}: no conclusion can be drawn from this run" for t in too_few]
+    judge = judge_summary(engine, registry, settings, outcomes)
     summary: dict[str, Any] = {
         "kind": "system",
         "router": getattr(router, "name", type(router).__name__),
@@ -160,6 +169,7 @@ def evaluate_system(
         "routing_accuracy": routed_ok / routed_n if routed_n else None,
         "scores": {"system": overall.a, "base": overall.b},
         **overall.test_fields(),
+        "conclusive": not too_few,
         "warnings": warnings,
         "judge": judge,
         "settings": {**settings.to_dict(), "strategy": strategy},
