@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .errors import DataError, InvalidInput
 
@@ -401,11 +401,18 @@ class Report:
         }
 
 
-def build(semester: str | None = None, out_dir: str | Path | None = None, home: Path | None = None) -> Report:
+def build(
+    semester: str | None = None,
+    out_dir: str | Path | None = None,
+    home: Path | None = None,
+    domains: Sequence[str] | None = None,
+) -> Report:
     """Write ``report.md`` and the PNG plots for ``semester`` (default: the latest) into ``out_dir``.
 
     The report covers ``semester`` and every earlier one (the trend); its
-    per-domain evaluation tables show ``semester`` itself.
+    per-domain evaluation tables show ``semester`` itself. ``domains`` are
+    the library's domains (the registry's): each one without scores is
+    listed as missing, like each domain of a system eval that has none.
     """
     from .settings import loco_home
 
@@ -434,7 +441,8 @@ def build(semester: str | None = None, out_dir: str | Path | None = None, home: 
         can_plot = False
         problems.append("matplotlib is not installed, so no plots were drawn (pip install 'loco[report]')")
 
-    domains = sorted({str(r["domain"]) for r in res.adapter if r["semester"] in semesters})
+    expected = set(domains or ())
+    domains = sorted({str(r["domain"]) for r in res.adapter if r["semester"] in semesters} | expected)
     routing = routing_by_semester(res, semesters)
     systems = system_by_semester(res, semesters)
     n_records = sum(1 for r in res.adapter + res.system if r["semester"] in semesters)
@@ -471,7 +479,8 @@ def build(semester: str | None = None, out_dir: str | Path | None = None, home: 
     if per_domain:
         md += ["", f"Composite by domain in {semester} (the roadmap's target: above the base model on every domain):", ""]
         prow = []
-        below = []
+        below: list[str] = []
+        unscored: list[str] = []
         for d, v in sorted(per_domain.items()):
             s_val = _num(v.get("system") if isinstance(v, dict) else v)
             b_val = _num(v.get("base")) if isinstance(v, dict) else None
@@ -479,13 +488,16 @@ def build(semester: str | None = None, out_dir: str | Path | None = None, home: 
             diff = None if s_val is None or b_val is None else s_val - b_val
             if diff is not None and diff <= 0:
                 below.append(d)
+            if s_val is None or b_val is None:
+                unscored.append(d)
+                problems.append(f"{semester}: domain {d} has no {'system' if s_val is None else 'base'} score in the system eval")
             prow.append([d, _f(s_val), _f(b_val), _signed(diff), _pct(routed)])
         md.append(_table(prow, ["Domain", "System", "Base", "Difference", "Routed correctly"]))
         md.append("")
         md.append(
             "Target met: the system beats the base model on every domain."
-            if not below
-            else f"Target not met on: {', '.join(below)}."
+            if not below and not unscored
+            else f"Target not met on: {', '.join(below + [f'{d} (no score)' for d in unscored])}."
         )
     if can_plot:
         sys_plot = _plot_system(systems, routing, semesters, out)

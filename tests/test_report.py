@@ -172,3 +172,27 @@ def test_cli(results, tmp_path):
     assert text.exit_code == 0 and "report.md" in text.output
     bad = runner.invoke(main, ["report", "--semester", "1999-fall"])
     assert bad.exit_code == 2 and "Semesters with results: 2026-spring, 2026-fall" in bad.output
+
+
+def test_a_domain_without_scores_is_listed_as_missing(results):
+    """The library's writing domain has no scored record, and the system eval has no writing score."""
+    fall = results / "2026-fall"
+    (fall / "writing.json").unlink()
+    rec = json.loads((fall / "system.json").read_text())
+    rec["domains"]["writing"] = {"system": None, "base": None, "routing_accuracy": 0.9}
+    (fall / "system.json").write_text(json.dumps(rec))
+    rep = report.build(domains=["code", "math", "summarisation", "writing"])
+    md = rep.markdown.read_text()
+    assert "Nothing missing." not in md
+    assert "domain writing: no record with an adapter score" in rep.problems
+    assert "domain summarisation: no record with an adapter score" in rep.problems
+    assert "2026-fall: domain writing has no system score in the system eval" in rep.problems
+    assert "## Domain: writing" in md and "Target not met on: code, writing (no score)." in md
+
+
+def test_cli_lists_registry_domains_without_results(results, tmp_path, repo):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["report", "--out", str(out), "--registry", str(repo / "registry.yaml"), "--json"])
+    assert res.exit_code == 0, res.output
+    problems = json.loads(res.stdout)["problems"]
+    assert "domain summarisation: no record with an adapter score" in problems

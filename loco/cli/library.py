@@ -105,11 +105,22 @@ def retire(name: str, undo: bool, registry_path: str | None, as_json: bool) -> N
 @click.option("--semester", help="Semester to report, e.g. 2026-fall (default: the latest with results).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Output folder (default: LOCO_HOME/reports/SEMESTER).")
 @json_option
-def report(semester: str | None, out_dir: str | None, as_json: bool) -> None:
-    """Semester report: Markdown tables and PNG trend plots from archived eval results."""
-    from .. import report as report_mod
+@registry_option
+def report(semester: str | None, out_dir: str | None, as_json: bool, registry_path: str | None) -> None:
+    """Semester report: Markdown tables and PNG trend plots from archived eval results.
 
-    result = report_mod.build(semester, out_dir)
+    Every domain of the registry without scores is listed as missing.
+    """
+    from .. import registry
+    from .. import report as report_mod
+    from ..errors import RegistryError
+
+    try:
+        domains = registry.load(registry_path).domains()
+    except RegistryError as exc:
+        note(f"No registry ({exc.message}), so domains without any results cannot be listed as missing.")
+        domains = None
+    result = report_mod.build(semester, out_dir, domains=domains)
     if as_json:
         emit_json(result.as_dict())
         return
