@@ -137,6 +137,46 @@ def test_contamination_finds_items_in_training_data(tmp_path):
     assert [h["id"] for h in find_contamination(items, plain)] == ["b"]
 
 
+def test_contamination_finds_near_duplicates_with_numbers_and_names_changed(tmp_path):
+    items = load_benchmark(write_jsonl(tmp_path / "b.jsonl", [
+        {"id": "near", "instruction": "Maria buys 3 bags of apples with 12 apples in each bag and gives 5 apples to her brother Tom. How many apples does she keep?", "expected_output": "31", "evaluation_type": "exact_match"},
+        {"id": "same-topic", "instruction": "A baker sells 40 loaves on Monday and twice as many on Tuesday. How many loaves does the baker sell in the two days?", "expected_output": "120", "evaluation_type": "exact_match"},
+        {"id": "short", "instruction": "What is 2 plus 2?", "expected_output": "4", "evaluation_type": "exact_match"},
+    ])).items
+    training = write_jsonl(tmp_path / "train.jsonl", [
+        {"messages": [
+            {"role": "user", "content": "Priya buys 7 bags of apples with 20 apples in each bag and gives 9 apples to her brother Sam. How many apples does she keep?"},
+            {"role": "assistant", "content": "7 x 20 = 140, 140 - 9 = 131\n#### 131"},
+        ]},
+        {"instruction": "A farmer sells loaves of bread at the market every week, and on a good day the farmer sells many.", "output": "x"},
+        {"instruction": "What is 3 plus 5?", "output": "8"},
+    ])
+    hits = find_contamination(items, training)
+    assert [(h["id"], h["kind"], h["record"]) for h in hits] == [("near", "near", 1)]
+    assert hits[0]["overlap"] == 1.0
+    # the exact check still wins for copies, and a stricter threshold drops the near one
+    assert find_contamination(items, training, near=1.01) == []
+    assert datasets.masked_tokens("Tom paid $12.50 to Chen, and I paid 3.") == ["@", "paid", "#", "to", "@", "and", "i", "paid", "#"]
+
+
+# A near-duplicate pair in the shipped files: the rubric benchmark's writing-049 and the
+# older writing training record 39 share the instruction's template. It is listed here so
+# that any other contamination fails this test; remove it once that record is replaced.
+KNOWN_CONTAMINATION = {("short-writing-tasks.jsonl", "writing.jsonl", "writing-049")}
+
+
+def test_shipped_benchmarks_are_clean_against_the_shipped_training_files(repo):
+    benches = [p for p in sorted((repo / "evals").glob("*/*.jsonl")) if p.parent.name not in ("router", "train")]
+    training = sorted((repo / "evals" / "train").glob("*.jsonl"))
+    assert benches and training
+    found = set()
+    for b in benches:
+        items = load_benchmark(b).items
+        for t in training:
+            found |= {(b.name, t.name, h["id"]) for h in find_contamination(items, t)}
+    assert found <= KNOWN_CONTAMINATION, sorted(found - KNOWN_CONTAMINATION)
+
+
 @pytest.mark.skipif(__import__("loco.sandbox").sandbox.isolation() is None, reason="no sandbox can be made here (test_sandbox_refusal covers this machine)")
 def test_reference_solutions_pass_their_own_tests(repo):
     from loco.evals.scorers import ScoringContext, get_scorer

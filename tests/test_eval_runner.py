@@ -185,7 +185,10 @@ def test_contamination_warns_in_the_verdict(tmp_path):
     (tmp_path / "evals" / "sums.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "train.jsonl").write_text(json.dumps({"instruction": rows[5]["instruction"], "output": "16"}) + "\n")
     s = run(lib, ScriptedBackend(answers({"math-a": 0.9})))
-    assert [h["id"] for h in s["contamination"]["items"]] == [rows[5]["id"]]
+    hits = s["contamination"]["items"]
+    assert [h["id"] for h in hits if h["kind"] == "exact"] == [rows[5]["id"]]
+    # the other items differ only in their numbers: near-duplicates once numbers are masked
+    assert sorted(h["id"] for h in hits if h["kind"] == "near") == sorted(r["id"] for i, r in enumerate(rows) if i != 5)
     assert any("training data" in w for w in s["verdict"]["warnings"])
 
 

@@ -23,6 +23,7 @@ import gzip
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -439,41 +440,85 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def _training_corpus(path: Path) -> str:
+def _training_records(path: Path) -> list[list[str]]:
+    """Every record of a training file as its list of strings (JSONL: every string field; else a line)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"Cannot read training data {path}: {exc}.") from None
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
-    text = raw.decode("utf-8", "replace")
-    parts: list[str] = []
-    for line in text.splitlines():
+    records: list[list[str]] = []
+    for line in raw.decode("utf-8", "replace").splitlines():
         line = line.strip()
         if not line:
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
-            parts.append(normalise(line))
+            records.append([line])
             continue
-        parts.append(" ".join(normalise(s) for s in _strings(record)))
-    return "\n".join(parts)
+        records.append(list(_strings(record)))
+    return records
 
 
-def find_contamination(items: Sequence[Item], training_path: str | os.PathLike) -> list[dict[str, str]]:
-    """Items whose text also occurs in the training data file (after :func:`normalise`).
+_MASK_TOKEN = re.compile(r"[^\W\d_]+|\d+(?:[.,]\d+)*")
+NGRAM = 8
+NEAR_OVERLAP = 0.5
 
-    An item counts when its whole question, or its instruction or input alone
-    (if at least 40 characters), appears inside one training record. The file
-    may be JSONL (every string field is read) or plain text.
+
+def masked_tokens(text: str) -> list[str]:
+    """Words with numbers masked (``#``) and capitalised words, names among them, masked (``@``), the rest lower-cased."""
+    out = []
+    for tok in _MASK_TOKEN.findall(text):
+        if tok[0].isdigit():
+            out.append("#")
+        elif tok[0].isupper() and tok != "I":
+            out.append("@")
+        else:
+            out.append(tok.lower())
+    return out
+
+
+def ngrams(tokens: Sequence[str], n: int = NGRAM) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def find_contamination(
+    items: Sequence[Item], training_path: str | os.PathLike, *, n: int = NGRAM, near: float = NEAR_OVERLAP
+) -> list[dict[str, Any]]:
+    """Items whose text also occurs in the training data file: exact copies and near-duplicates.
+
+    Exact (``kind: exact``): the whole question, or its instruction or input
+    alone (if at least 40 characters), appears inside one training record
+    after :func:`normalise`. Near (``kind: near``): with numbers and
+    capitalised words (names) masked (:func:`masked_tokens`), at least
+    ``near`` of the question's word ``n``-grams occur in one training record
+    (``overlap`` is that share, ``record`` the record's number from 1). The
+    file may be JSONL (every string field is read) or plain text.
     """
-    corpus = _training_corpus(Path(training_path))
-    hits = []
+    records = _training_records(Path(training_path))
+    corpus = "\n".join(" ".join(normalise(s) for s in r) for r in records)
+    index: dict[tuple[str, ...], set[int]] = {}
+    for number, record in enumerate(records, 1):
+        for gram in ngrams(masked_tokens(" ".join(record)), n):
+            index.setdefault(gram, set()).add(number)
+    hits: list[dict[str, Any]] = []
     for item in items:
         candidates = [("question", normalise(item.prompt)), ("instruction", normalise(item.instruction)), ("input", normalise(item.input))]
-        for where, text in candidates:
-            if len(text) >= MIN_OVERLAP_CHARS and text in corpus:
-                hits.append({"id": item.id, "field": where})
-                break
+        exact = next((where for where, text in candidates if len(text) >= MIN_OVERLAP_CHARS and text in corpus), None)
+        if exact:
+            hits.append({"id": item.id, "field": exact, "kind": "exact"})
+            continue
+        grams = ngrams(masked_tokens(item.prompt), n)
+        if not grams:
+            continue
+        counts: Counter[int] = Counter()
+        for gram in grams:
+            counts.update(index.get(gram, ()))
+        if counts:
+            record, shared = counts.most_common(1)[0]
+            overlap = shared / len(grams)
+            if overlap >= near:
+                hits.append({"id": item.id, "field": "question", "kind": "near", "overlap": round(overlap, 3), "record": record})
     return hits
