@@ -226,10 +226,13 @@ def eval_command(adapter, system_eval, dataset, limit, workers, votes, reread, m
 @click.command("eval")
 @click.option("--items", type=click.IntRange(2, 200), default=8, show_default=True, help="Items of the math benchmark to run.")
 @click.option("--max-tokens", type=click.IntRange(1, 512), default=32, show_default=True, help="Tokens per generation (fixed).")
+@click.option("--domain-items", type=click.IntRange(0, 100), default=3, show_default=True, help="Items of each domain's benchmark for items per minute and the system-eval estimate (0: skip).")
 @registry_option
 @json_option
-def bench_eval(items, max_tokens, registry_path, as_json):
-    """Harness overhead (target <= 5 %) and the speed-up of 2 workers over 1.
+def bench_eval(items, max_tokens, domain_items, registry_path, as_json):
+    """Harness overhead (target <= 5 %) and the speed-up of 2 workers over 1;
+    items per minute of each domain's benchmark and an estimate of a full
+    ``loco eval --system``.
 
     On the embedded engine, cache bypassed: overhead = (wall time - time
     inside the backend) / wall time with one worker.
@@ -238,6 +241,11 @@ def bench_eval(items, max_tokens, registry_path, as_json):
     from ..bench.eval import run
 
     data, figures = run(registry_path, items=items, max_tokens=max_tokens)
+    if domain_items:
+        from ..bench.eval_domains import run as run_domains
+
+        data["domain_throughput"], more = run_domains(registry_path, items=domain_items)
+        figures = figures + more
     if as_json:
         emit_json(data)
     else:
