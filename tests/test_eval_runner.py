@@ -222,6 +222,36 @@ def test_judge_scores_graded_items_and_counts_unparseable(tmp_path):
     assert len(judged) == 24 and {m for m, _ in judged} == {"base"}
 
 
+def test_too_few_scored_items_give_no_verdict_and_change_no_registry(tmp_path):
+    from eval_support import write_jsonl
+
+    rows = [
+        {"id": f"w-{i}", "instruction": f"Write a line about topic {i}.", "input": "", "expected_output": "A line.", "evaluation_type": "llm_judge", "evaluation_config": {"rubric": "Clear and short."}}
+        for i in range(12)
+    ]
+    write_jsonl(tmp_path / "w.jsonl", rows)
+    lib = make_library(tmp_path)
+    before = lib.read_text()
+
+    def answer(model, message):
+        if message.startswith("Grade the response"):
+            if "GOOD" in message and ("topic 3." in message or "topic 7." in message):
+                return "no idea"  # 2 of 12 adapter items unscored: 83 %, under the 90 % needed
+            return "Score: 9" if "GOOD" in message else "4"
+        return "GOOD line" if model == "math-a" else "meh"
+
+    s = evaluate_adapter(registry.load(lib), ScriptedBackend(answer), "math-a", dataset=str(tmp_path / "w.jsonl"),
+                         settings=EvalSettings(min_items=5, ood=False), registry_update=True)
+    assert s["scored"]["adapter"] == {"items": 12, "scored": 10, "share": pytest.approx(10 / 12)}
+    assert s["scored"]["base"]["share"] == 1.0
+    assert s["verdict"]["result"] == "none" and "only 10 of 12 adapter items could be scored" in s["verdict"]["reasons"][0]
+    assert s["judge"]["label"] == "base" and s["judge"]["items"] == 24 and s["judge"]["scored"] == 22
+    assert s["judge"]["methods"] == {"parse": 24}
+    assert s["registry"]["changes"] == [] and lib.read_text() == before
+    record = json.loads(Path(s["results_file"]).read_text())
+    assert sum(1 for o in record["items"] if o["score"] is None) == 2  # kept in the record, not dropped
+
+
 def test_votes_take_the_majority(library):
     def answer(model, message):
         value = solve(question_of(message))

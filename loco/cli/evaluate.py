@@ -87,12 +87,22 @@ def _print_adapter(s: dict[str, Any], fmt: str) -> None:
     if s.get("contamination") and s["contamination"]["items"]:
         ids = ", ".join(i["id"] for i in s["contamination"]["items"][:10])
         click.echo(f"contamination: {len(s['contamination']['items'])} item(s) also in {s['contamination']['training_data']}: {ids}")
+    for role, c in (s.get("constraints") or {}).items():
+        click.echo(
+            f"{role} constraints: prompt-level strict {_pct(c['prompt_strict'])}, loose {_pct(c['prompt_loose'])}; "
+            f"instruction-level strict {_pct(c['instruction_strict'])}, loose {_pct(c['instruction_loose'])}"
+        )
+    j = s.get("judge")
+    if j:
+        methods = ", ".join(f"{k} {v}" for k, v in j.get("methods", {}).items())
+        click.echo(f"judge: {j['label']} ({methods}); scored {j.get('scored')}/{j.get('items')} judged items")
     _print_verdict(s["verdict"])
     _print_tail(s)
 
 
 def _print_verdict(v: dict[str, Any]) -> None:
-    click.echo(f"verdict: {v['result'].upper()} — " + "; ".join(v["reasons"]))
+    result = "NO VERDICT" if v["result"] == "none" else v["result"].upper()
+    click.echo(f"verdict: {result} — " + "; ".join(v["reasons"]))
     for w in v.get("warnings", []):
         click.echo(f"warning: {w}")
 
@@ -103,7 +113,9 @@ def _print_tail(s: dict[str, Any]) -> None:
     if s.get("results_file"):
         click.echo(f"results: {s['results_file']}")
     reg = s.get("registry")
-    if reg:
+    if reg and reg.get("skipped"):
+        click.echo(f"registry: not changed (no verdict: {reg['skipped']})")
+    elif reg:
         changed = len(reg["changes"])
         click.echo(f"registry: {changed} value(s) written; active in {s['domain']}: {reg['active'] or 'none'}")
 
