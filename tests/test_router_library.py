@@ -60,7 +60,10 @@ def _registry(tmp_path: Path, repo: Path, extra_adapters: dict | None = None) ->
         if spec.get("training", {}).get("dataset"):
             spec["training"]["dataset"] = str(repo / spec["training"]["dataset"])
     for domain in doc.get("domains", {}).values():
-        domain["benchmarks"] = {k: str(repo / v) for k, v in domain.get("benchmarks", {}).items()}
+        domain["benchmarks"] = {
+            k: {**v, "path": str(repo / v["path"])} if isinstance(v, dict) else str(repo / v)
+            for k, v in domain.get("benchmarks", {}).items()
+        }
     doc["adapters"].update(extra_adapters or {})
     path = tmp_path / "registry.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
