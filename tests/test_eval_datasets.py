@@ -11,7 +11,7 @@ from loco.errors import DataError
 from loco.evals import datasets
 from loco.evals.datasets import find_contamination, load_benchmark
 
-from eval_support import math_items, write_jsonl
+from eval_support import KNOWN_CONTAMINATION, math_items, write_jsonl
 
 SHIPPED = {
     "math": ("evals/math/arithmetic-word-problems.jsonl", "exact_match"),
@@ -157,12 +157,6 @@ def test_contamination_finds_near_duplicates_with_numbers_and_names_changed(tmp_
     # the exact check still wins for copies, and a stricter threshold drops the near one
     assert find_contamination(items, training, near=1.01) == []
     assert datasets.masked_tokens("Tom paid $12.50 to Chen, and I paid 3.") == ["@", "paid", "#", "to", "@", "and", "i", "paid", "#"]
-
-
-# A near-duplicate pair in the shipped files: the rubric benchmark's writing-049 and the
-# older writing training record 39 share the instruction's template. It is listed here so
-# that any other contamination fails this test; remove it once that record is replaced.
-KNOWN_CONTAMINATION = {("short-writing-tasks.jsonl", "writing.jsonl", "writing-049")}
 
 
 def test_shipped_benchmarks_are_clean_against_the_shipped_training_files(repo):
