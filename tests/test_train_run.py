@@ -88,6 +88,7 @@ def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _is
     t = entry["training"]
     assert (t["lora_r"], t["lora_alpha"], t["max_steps"], t["examples"]) == (4, 8.0, 2, 4)
     assert t["dataset_sha256"] == data.file_sha256(data_file) and t["log"] == "adapters/tiny-lora/training_log.md"
+    assert t["dataset"] == t["path"] == "reverse.jsonl"  # inside the registry's folder: named by its path there
     assert t["command"].startswith("loco train --domain writing --name tiny-lora")
     assert CliRunner().invoke(main, ["adapters", "validate", "--registry", str(reg)]).exit_code == 0
 
@@ -153,3 +154,16 @@ def test_train_merge_registers_the_merged_model_with_its_provenance(tmp_path, re
         "merged_from": [{"name": "tiny-merged", "sha256": data.file_sha256(lora), "scale": 1.0}],
     }
     assert CliRunner().invoke(main, ["adapters", "validate", "--registry", str(reg)]).exit_code == 0
+
+
+def test_dataset_fields_name_the_data_and_record_a_path_only_inside_the_repository(tmp_path):
+    from loco.train.job import dataset_fields
+
+    repo_dir = tmp_path / "repo"
+    (repo_dir / "evals" / "train").mkdir(parents=True)
+    inside = repo_dir / "evals" / "train" / "x.jsonl"
+    outside = tmp_path / "shared" / "train.jsonl"
+    assert dataset_fields(inside, repo_dir, None) == {"dataset": "evals/train/x.jsonl", "path": "evals/train/x.jsonl"}
+    assert dataset_fields(inside, repo_dir, "loco x v1") == {"dataset": "loco x v1", "path": "evals/train/x.jsonl"}
+    assert dataset_fields(outside, repo_dir, "GSM8K train split (openai/gsm8k, main)") == {"dataset": "GSM8K train split (openai/gsm8k, main)"}
+    assert dataset_fields(outside, repo_dir, None) == {"dataset": "train.jsonl"}

@@ -45,6 +45,7 @@ def _size(n: int) -> str:
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--reread/--no-reread", default=True, show_default=True, help="Write questions in RE2 form, as `loco ask` and `loco eval` send them by default.")
 @click.option("--system", default=None, help="A system prompt for every example (also stored with the adapter).")
+@click.option("--dataset-name", default=None, help='Public name and version of the data for the registry, e.g. "GSM8K train split (openai/gsm8k, main)". Default: the file\'s path in the repository.')
 @click.option("--merge", is_flag=True, help="Also write the base model with the LoRA merged in, and register that (type merged-gguf).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: adapters/<name> beside the registry).")
 @click.option("--no-register", "no_register", is_flag=True, help="Only write the files; leave the registry alone.")
@@ -57,7 +58,7 @@ def _size(n: int) -> str:
 @registry_option
 @json_option
 def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_modules, epochs, max_steps, max_minutes, stop_after,
-          learning_rate, max_length, batch_size, seed, reread, system, merge, out_dir, no_register, replace, semester,
+          learning_rate, max_length, batch_size, seed, reread, system, dataset_name, merge, out_dir, no_register, replace, semester,
           description, device, threads, adapter_dtype, registry_path, as_json):
     """Train a LoRA adapter for DOMAIN on a JSONL file, export it to GGUF and register it.
 
@@ -105,6 +106,7 @@ def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_
         system=system,
         semester=semester,
         description=description,
+        dataset_name=dataset_name,
         device=device,
         adapter_dtype=adapter_dtype,
         threads=threads,

@@ -598,7 +598,8 @@ def evaluate_adapter(
     sandbox_note = check_sandbox([b for b in (bench, ood) if b is not None], settings.allow_unsandboxed)
 
     contamination = None
-    training_data = (adapter.training or {}).get("dataset")
+    training = adapter.training or {}
+    training_data = training.get("path") or training.get("dataset")
     if training_data:
         tpath = registry.resolve(training_data)
         if tpath.is_file():

@@ -46,6 +46,7 @@ class TrainRequest:
     system: str | None = None
     semester: str | None = None
     description: str | None = None
+    dataset_name: str | None = None  # public name and version of the data, for the registry
     device: str = "auto"
     adapter_dtype: str = "f16"
     threads: int | None = None
@@ -94,6 +95,8 @@ def command_line(req: TrainRequest, max_steps: int | None = None, stop_after: in
         args += ["--threads", str(req.threads)]
     if req.system:
         args += ["--system", req.system]
+    if req.dataset_name:
+        args += ["--dataset-name", req.dataset_name]
     if req.merge:
         args.append("--merge")
     if req.out is not None:
@@ -112,6 +115,29 @@ def _relative(path: Path, base_dir: Path) -> str:
         return path.relative_to(base_dir).as_posix()
     except ValueError:
         return str(path)
+
+
+def _inside(path: Path, base_dir: Path) -> str | None:
+    """``path`` relative to ``base_dir`` when it lies inside it, else None."""
+    try:
+        return path.resolve().relative_to(base_dir.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def dataset_fields(data: Path, base_dir: Path, name: str | None) -> dict[str, str]:
+    """The registry's ``dataset`` (a public name) and ``path`` (only inside the repository).
+
+    ``dataset`` is ``name`` when given (e.g. "GSM8K train split (openai/gsm8k,
+    main)"); otherwise the file's path inside the repository, or its file
+    name when it lies outside (a path outside the repository means nothing
+    on another machine, so none is recorded).
+    """
+    inside = _inside(data, base_dir)
+    out = {"dataset": name or inside or Path(data).name}
+    if inside:
+        out["path"] = inside
+    return out
 
 
 def _file_entry(path: Path, kind: str, base_dir: Path) -> dict[str, Any]:
@@ -279,6 +305,7 @@ def run(
         },
         "data": {
             "path": str(req.data),
+            "name": req.dataset_name,
             "format": req.format,
             "sha256": plan.dataset.sha256,
             "examples": len(plan.dataset),
@@ -354,7 +381,7 @@ def register(req: TrainRequest, plan: _Plan, record: dict[str, Any], log_path: P
     training: dict[str, Any] = {
         "base_model": plan.source.name,
         "method": "lora",
-        "dataset": os.path.relpath(Path(req.data).resolve(), base_dir.resolve()),
+        **dataset_fields(Path(req.data), base_dir, req.dataset_name),
         "dataset_sha256": plan.dataset.sha256,
         "examples": record["outcome"]["examples_seen"],
         "lora_r": s.r,

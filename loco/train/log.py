@@ -144,6 +144,7 @@ def render_markdown(record: dict[str, Any]) -> str:
         "",
         "## Data",
         "",
+        *([f"- data: {data['name']}"] if data.get("name") else []),
         f"- file: `{data.get('path')}` (format `{data.get('format')}`)",
         f"- sha256: `{data.get('sha256')}`",
         f"- examples: {data.get('examples')} valid, {data.get('used')} used, {data.get('skipped_too_long')} skipped as longer than max_length",
