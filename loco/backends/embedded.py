@@ -137,13 +137,15 @@ _LOAD_LOCK = threading.Lock()
 
 
 def default_threads() -> int:
-    """CPU threads for llama.cpp: half the logical CPUs (about the physical cores), at least 1.
+    """CPU threads for llama.cpp: one per physical core (see :mod:`loco.backends.threads`).
 
     The same number serves prompt evaluation and generation: llama-cpp-python's
     own default gives prompt batches every logical CPU, and on a small shared
     machine threads that wait for a busy core stall each batch.
     """
-    return max(1, (os.cpu_count() or 2) // 2)
+    from .threads import default_threads as physical
+
+    return physical()
 
 
 def load_llama(
