@@ -82,9 +82,18 @@ class Reply:
     model: str  # the model tag or handle that answered
     backend: str  # "ollama" or "embedded"
     timings: Timings = field(default_factory=Timings)
-    done_reason: str | None = None  # "stop", "length", ...
+    done_reason: str | None = None  # "stop", "length", "context" (the embedded engine's context was full), ...
     digest: str | None = None  # identifies the exact weights (for caches)
     thinking: str | None = None  # the model's reasoning, kept apart from ``text`` (never scored)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat request of a batch (:meth:`Backend.chat_batch`): what :meth:`Backend.chat` takes."""
+
+    model: str
+    messages: Sequence[Message]
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,16 @@ class Backend(Protocol):
         """
         ...
 
+    def chat_batch(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        """Answer several requests; replies in the order of ``requests``.
+
+        Each reply is what :meth:`chat` would give for its request. The
+        embedded engine decodes requests that share an adapter configuration
+        together; HTTP backends send them concurrently
+        (:func:`chat_batch_concurrently`).
+        """
+        ...
+
     def models(self) -> list[str]:
         """The model handles or tags this backend has now."""
         ...
@@ -132,6 +151,30 @@ class Backend(Protocol):
     def digest(self, model: str) -> str:
         """A string that changes whenever the weights behind ``model`` change."""
         ...
+
+
+def chat_batch_concurrently(backend: Any, requests: Sequence[ChatRequest], *, workers: int = 1) -> list[Reply]:
+    """Serve a batch with ``workers`` concurrent :meth:`Backend.chat` calls (replies in order).
+
+    For backends without a native batch (a server that handles parallel
+    requests itself, such as Ollama with ``OLLAMA_NUM_PARALLEL``). The first
+    failure is raised once the calls already running have ended; queued calls
+    are cancelled.
+    """
+    requests = list(requests)
+    if workers <= 1 or len(requests) <= 1:
+        return [backend.chat(r.model, r.messages, options=r.options) for r in requests]
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(requests)), thread_name_prefix="loco-batch")
+    try:
+        futures = [pool.submit(backend.chat, r.model, r.messages, options=r.options) for r in requests]
+        return [f.result() for f in futures]
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
