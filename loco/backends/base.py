@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from ..registry import Adapter
 
@@ -153,28 +153,49 @@ class Backend(Protocol):
         ...
 
 
-def chat_batch_concurrently(backend: Any, requests: Sequence[ChatRequest], *, workers: int = 1) -> list[Reply]:
+def chat_batch_concurrently(
+    backend: Any,
+    requests: Sequence[ChatRequest],
+    *,
+    workers: int = 1,
+    on_reply: Callable[[int, Reply], None] | None = None,
+) -> list[Reply]:
     """Serve a batch with ``workers`` concurrent :meth:`Backend.chat` calls (replies in order).
 
     For backends without a native batch (a server that handles parallel
-    requests itself, such as Ollama with ``OLLAMA_NUM_PARALLEL``). The first
-    failure is raised once the calls already running have ended; queued calls
-    are cancelled.
+    requests itself, such as Ollama with ``OLLAMA_NUM_PARALLEL``).
+    ``on_reply(index, reply)`` is called as each reply arrives, from the
+    thread that made the call (it must be thread-safe), so a caller keeps
+    every reply that finished even when another request fails or the user
+    presses Ctrl-C. The first failure is raised; queued calls are cancelled.
     """
     requests = list(requests)
+    replies: list[Reply | None] = [None] * len(requests)
     if workers <= 1 or len(requests) <= 1:
-        return [backend.chat(r.model, r.messages, options=r.options) for r in requests]
-    from concurrent.futures import ThreadPoolExecutor
+        for i, r in enumerate(requests):
+            replies[i] = backend.chat(r.model, r.messages, options=r.options)
+            if on_reply is not None:
+                on_reply(i, replies[i])
+        return [r for r in replies if r is not None]
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     pool = ThreadPoolExecutor(max_workers=min(workers, len(requests)), thread_name_prefix="loco-batch")
     try:
-        futures = [pool.submit(backend.chat, r.model, r.messages, options=r.options) for r in requests]
-        return [f.result() for f in futures]
+        def call(i: int, r: ChatRequest) -> None:
+            replies[i] = backend.chat(r.model, r.messages, options=r.options)
+            if on_reply is not None:
+                on_reply(i, replies[i])
+
+        pending = {pool.submit(call, i, r) for i, r in enumerate(requests)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()  # re-raises the first failure
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        pool.shutdown(wait=True)
+    pool.shutdown(wait=True)
+    return [r for r in replies if r is not None]
 
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)

@@ -31,7 +31,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..checksums import sha256_file_cached
 from ..errors import (
@@ -575,7 +575,7 @@ class EmbeddedBackend:
         """
         return self.chat_batch([ChatRequest(model, messages, options)])[0]
 
-    def chat_batch(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+    def chat_batch(self, requests: Sequence[ChatRequest], *, on_reply: Callable[[int, Reply], None] | None = None) -> list[Reply]:
         """Answer every request; replies in order (see :mod:`loco.backends.llama_loop`).
 
         Requests that share an adapter configuration (the same loaded model
@@ -588,11 +588,12 @@ class EmbeddedBackend:
         engine's ``n_ctx`` at most); one that fills it ends with done_reason
         ``context``. The first reply of each configuration carries its
         ``load_ms``; ``total_ms`` runs from the call to the end of that sequence.
+        ``on_reply(index, reply)`` is called as each sequence ends.
         """
         from .llama_loop import SeqRequest
 
         t0 = time.perf_counter()
-        prepared = []  # (index, plan, SeqRequest options) in request order
+        prepared = []  # (plan, sampling, repeat_last_n) in request order
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
             plan = self._resolve(r.model)
@@ -601,6 +602,7 @@ class EmbeddedBackend:
             prepared.append((plan, sampling, repeat_last_n))
             groups.setdefault((plan.model_key, plan.loras), []).append(i)
         replies: list[Reply | None] = [None] * len(prepared)
+        digests = {plan.handle: self.digest(plan.handle) for plan, _, _ in prepared}
         for indices in groups.values():
             plan0 = prepared[indices[0]][0]
             while True:
@@ -622,28 +624,33 @@ class EmbeddedBackend:
                     batch = self._batch_context(loaded, plan0, seqs)
                     load_ms = (time.perf_counter() - t_swap) * 1000.0 + loaded.unreported_load_ms
                     loaded.unreported_load_ms = 0.0
+
+                    def done(n: int, res: Any, indices=indices, load_ms=load_ms) -> None:
+                        i = indices[n]
+                        plan = prepared[i][0]
+                        replies[i] = Reply(
+                            text=strip_think(res.text),
+                            model=plan.handle,
+                            backend=self.name,
+                            timings=Timings(
+                                load_ms=load_ms if n == 0 else 0.0,
+                                prompt_ms=res.prompt_ms,
+                                generate_ms=res.generate_ms,
+                                total_ms=(res.t_end - t0) * 1000.0,
+                                prompt_tokens=res.prompt_tokens,
+                                output_tokens=res.output_tokens,
+                            ),
+                            done_reason=res.done_reason,
+                            digest=digests[plan.handle],
+                        )
+                        if on_reply is not None:
+                            on_reply(i, replies[i])
+
                     try:
-                        results = batch.generate(seqs, max_parallel=self.batch_size)
+                        batch.generate(seqs, max_parallel=self.batch_size, n_ctx=self.n_ctx, on_done=done)
                     except (ValueError, RuntimeError, OSError) as exc:
                         raise GenerationError(f"llama.cpp failed while generating: {exc}.") from None
                 break
-            for n, (i, res) in enumerate(zip(indices, results)):
-                plan = prepared[i][0]
-                replies[i] = Reply(
-                    text=strip_think(res.text),
-                    model=plan.handle,
-                    backend=self.name,
-                    timings=Timings(
-                        load_ms=load_ms if n == 0 else 0.0,
-                        prompt_ms=res.prompt_ms,
-                        generate_ms=res.generate_ms,
-                        total_ms=(res.t_end - t0) * 1000.0,
-                        prompt_tokens=res.prompt_tokens,
-                        output_tokens=res.output_tokens,
-                    ),
-                    done_reason=res.done_reason,
-                    digest=self.digest(plan.handle),
-                )
         return [r for r in replies if r is not None]
 
     def _batch_context(self, loaded: _Loaded, plan: _Plan, seqs: Sequence[Any]):

@@ -36,7 +36,7 @@ import ctypes
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import GenerationError
 
@@ -144,6 +144,7 @@ class BatchContext:
         self.n_vocab = int(ll.llama_vocab_n_tokens(self.vocab))
         self.batch = ll.llama_batch_init(self.n_batch + self.n_seq_max, 0, 1)
         self.active: tuple = ()  # the adapter configuration set on the context
+        self.limit = self.n_ctx_seq  # tokens one sequence may hold (generate() may lower it)
         self._piece = ctypes.create_string_buffer(256)
 
     # ------------------------------------------------------------------ state
@@ -196,20 +197,35 @@ class BatchContext:
 
     # ------------------------------------------------------------------ the loop
 
-    def generate(self, requests: Sequence[SeqRequest], *, max_parallel: int | None = None) -> list[SeqResult]:
-        """Generate every request, at most ``max_parallel`` (default ``n_seq_max``) at a time; results in order."""
+    def generate(
+        self,
+        requests: Sequence[SeqRequest],
+        *,
+        max_parallel: int | None = None,
+        n_ctx: int | None = None,
+        on_done: Callable[[int, SeqResult], None] | None = None,
+    ) -> list[SeqResult]:
+        """Generate every request, at most ``max_parallel`` (default ``n_seq_max``) at a time; results in order.
+
+        ``n_ctx`` caps a sequence's prompt plus output below the context's own
+        per-sequence size (llama.cpp rounds that up). ``on_done(index, result)``
+        is called as each sequence ends.
+        """
         ll = self.ll
         width = max(1, min(max_parallel or self.n_seq_max, self.n_seq_max))
+        self.limit = min(self.n_ctx_seq, n_ctx or self.n_ctx_seq)
         results: list[SeqResult | None] = [None] * len(requests)
         waiting: deque[list[int]] = deque()  # groups of request indices with identical prompts
         by_prompt: dict[tuple[int, ...], list[int]] = {}
         for i, r in enumerate(requests):
             if not r.tokens:
                 raise GenerationError("A request has an empty prompt.")
-            if len(r.tokens) >= self.n_ctx_seq:
-                raise GenerationError(f"A prompt of {len(r.tokens)} tokens does not fit a sequence context of {self.n_ctx_seq}.")
+            if len(r.tokens) >= self.limit:
+                raise GenerationError(f"A prompt of {len(r.tokens)} tokens does not fit a sequence context of {self.limit}.")
             if r.sampling.get("max_tokens") == 0:
                 results[i] = SeqResult("", DONE_LENGTH, len(r.tokens), 0, 0.0, 0.0, t_end=time.perf_counter())
+                if on_done is not None:
+                    on_done(i, results[i])
                 continue
             key = tuple(r.tokens)
             group = by_prompt.get(key)
@@ -275,6 +291,8 @@ class BatchContext:
                         ll.llama_memory_seq_rm(self.mem, seq.slot, -1, -1)
                         ll.llama_sampler_free(seq.sampler)
                         seq.sampler = None
+                        if on_done is not None:
+                            on_done(seq.index, results[seq.index])
         except BaseException:
             for s in running:
                 if s.sampler is not None:
@@ -299,7 +317,7 @@ class BatchContext:
         limit = seq.req.sampling.get("max_tokens")
         if limit is not None and len(seq.out) >= limit:
             return DONE_LENGTH
-        if seq.n_past + 1 > self.n_ctx_seq:  # no cell left for this token
+        if seq.n_past + 1 >= self.limit:  # prompt + output fill the context: no cell left for another token
             return DONE_CONTEXT
         seq.pending = token
         return None
@@ -332,7 +350,7 @@ def seq_context(requests: Sequence[SeqRequest], limit: int) -> int:
         mt = r.sampling.get("max_tokens")
         need = max(need, limit if mt is None else len(r.tokens) + int(mt) + 1)
     need = -(-need // CTX_ROUND) * CTX_ROUND
-    return max(CTX_ROUND, min(limit, need))
+    return min(limit, max(CTX_ROUND, need))
 
 
 __all__ = ["BatchContext", "SeqRequest", "SeqResult", "DONE_STOP", "DONE_LENGTH", "DONE_CONTEXT", "seq_context"]
