@@ -155,7 +155,7 @@ def run(
         done = engine.run(requests)
         return time.perf_counter() - t0, [done[r.key].text for r in requests]
 
-    new(1)  # warm up: the batch context, the model's pages
+    new(max(batch_sizes))  # warm up: make the batch context at its largest once, touch the model's pages
     best_today: tuple[float, list[str]] | None = None
     curve: dict[int, tuple[float, list[str]]] = {}
     for rnd in range(rounds):
