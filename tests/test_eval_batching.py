@@ -29,6 +29,7 @@ class BatchingBackend(ScriptedBackend):
 
     def chat_batch(self, requests, *, on_reply=None):
         self.batches.append([r.model for r in requests])
+        self.options = [dict(r.options or {}) for r in requests]
         replies = []
         for i, r in enumerate(requests):
             replies.append(self.chat(r.model, r.messages, options=r.options))
@@ -79,3 +80,14 @@ def test_votes_of_the_system_eval_go_together(library):
     be = BatchingBackend(answer)
     evaluate_system(reg, be, router=TagRouter(), settings=EvalSettings(votes=3, limit=4), write_results=False)
     assert len(be.generated) == sum(len(b) for b in be.batches) == 3 * (4 + 4) + 3 * (4 + 4)
+
+
+def test_ask_sends_its_votes_as_one_batch(library):
+    from loco.pipeline import Assistant
+
+    reg = registry.load(library)
+    be = BatchingBackend(answer)
+    a = Assistant(reg, be, TagRouter(), votes=3)
+    got = a.ask("What is 2 plus 3? (sum)", options={"seed": 7})
+    assert be.batches == [["math-a"] * 3] and got.votes is not None
+    assert [o["seed"] for o in be.options] == [7, 8, 9] and all(o["temperature"] == 0.7 for o in be.options)
