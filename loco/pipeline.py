@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from .backends.base import Backend, Message, Reply, Target
+from .backends.base import Backend, ChatRequest, Message, Reply, Target
 from .errors import InvalidInput, Unsupported
 from .prompts import build_messages
 from .registry import Adapter, Registry, rank
@@ -208,17 +208,33 @@ class Assistant:
 
     # -- generation ---------------------------------------------------------
 
-    def _generate(self, target: Target, messages: list[Message], options: dict[str, Any], n: int) -> tuple[str, list[Reply]]:
-        model = self.backend.ensure(target)
-        replies = []
+    def vote_options(self, options: dict[str, Any], n: int) -> list[dict[str, Any]]:
+        """The options of each of ``n`` samples: with votes, a sampling
+        temperature (VOTE_TEMPERATURE unless one is given) and seeds seed, seed+1, ..."""
+        out = []
         for i in range(n):
             opts = dict(options)
             if n > 1:
                 if not opts.get("temperature"):
                     opts["temperature"] = VOTE_TEMPERATURE
                 opts["seed"] = int(opts.get("seed", 0)) + i
-            replies.append(self.backend.chat(model, messages, options=opts))
-        return model, replies
+            out.append(opts)
+        return out
+
+    def first_targets(self, routing: Routing) -> list[Target]:
+        """The targets that answer first for ``routing`` (all members of an ensemble;
+        the first candidate otherwise: a fallback's later steps depend on its answers)."""
+        p = plan(routing, self.registry, self.strategy)
+        members = p.candidates if self.strategy == "ensemble" and len(p.candidates) > 1 else p.candidates[:1]
+        return [Target.of(a) for a in members]
+
+    def _generate(self, target: Target, messages: list[Message], options: dict[str, Any], n: int) -> tuple[str, list[Reply]]:
+        model = self.backend.ensure(target)
+        requests = [ChatRequest(model, messages, opts) for opts in self.vote_options(options, n)]
+        if n > 1 and hasattr(self.backend, "chat_batch"):
+            # the samples share their prompt: the embedded engine decodes it once
+            return model, list(self.backend.chat_batch(requests))
+        return model, [self.backend.chat(r.model, r.messages, options=r.options) for r in requests]
 
     # -- the main entry -----------------------------------------------------
 

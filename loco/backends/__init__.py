@@ -6,9 +6,9 @@ from typing import Callable
 
 from ..errors import BackendUnavailable
 from ..registry import Registry
-from .base import Backend, BackendInfo, Reply, Target, Timings
+from .base import Backend, BackendInfo, ChatRequest, Reply, Target, Timings
 
-__all__ = ["Backend", "BackendInfo", "Reply", "Target", "Timings", "get_backend"]
+__all__ = ["Backend", "BackendInfo", "ChatRequest", "Reply", "Target", "Timings", "get_backend"]
 
 
 def get_backend(name: str | None, registry: Registry, *, notify: Callable[[str], None] | None = None) -> Backend:

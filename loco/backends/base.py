@@ -88,9 +88,18 @@ class Reply:
     model: str  # the model tag or handle that answered
     backend: str  # "ollama" or "embedded"
     timings: Timings = field(default_factory=Timings)
-    done_reason: str | None = None  # "stop", "length", ...
+    done_reason: str | None = None  # "stop", "length", "context" (the embedded engine's context was full), ...
     digest: str | None = None  # identifies the exact weights (for caches)
     thinking: str | None = None  # the model's reasoning, kept apart from ``text`` (never scored)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat request of a batch (:meth:`Backend.chat_batch`): what :meth:`Backend.chat` takes."""
+
+    model: str
+    messages: Sequence[Message]
+    options: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +136,16 @@ class Backend(Protocol):
         """
         ...
 
+    def chat_batch(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        """Answer several requests; replies in the order of ``requests``.
+
+        Each reply is what :meth:`chat` would give for its request. The
+        embedded engine decodes requests that share an adapter configuration
+        together; HTTP backends send them concurrently
+        (:func:`chat_batch_concurrently`).
+        """
+        ...
+
     def models(self) -> list[str]:
         """The model handles or tags this backend has now."""
         ...
@@ -138,6 +157,51 @@ class Backend(Protocol):
     def digest(self, model: str) -> str:
         """A string that changes whenever the weights behind ``model`` change."""
         ...
+
+
+def chat_batch_concurrently(
+    backend: Any,
+    requests: Sequence[ChatRequest],
+    *,
+    workers: int = 1,
+    on_reply: Callable[[int, Reply], None] | None = None,
+) -> list[Reply]:
+    """Serve a batch with ``workers`` concurrent :meth:`Backend.chat` calls (replies in order).
+
+    For backends without a native batch (a server that handles parallel
+    requests itself, such as Ollama with ``OLLAMA_NUM_PARALLEL``).
+    ``on_reply(index, reply)`` is called as each reply arrives, from the
+    thread that made the call (it must be thread-safe), so a caller keeps
+    every reply that finished even when another request fails or the user
+    presses Ctrl-C. The first failure is raised; queued calls are cancelled.
+    """
+    requests = list(requests)
+    replies: list[Reply | None] = [None] * len(requests)
+    if workers <= 1 or len(requests) <= 1:
+        for i, r in enumerate(requests):
+            replies[i] = backend.chat(r.model, r.messages, options=r.options)
+            if on_reply is not None:
+                on_reply(i, replies[i])
+        return [r for r in replies if r is not None]
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(requests)), thread_name_prefix="loco-batch")
+    try:
+        def call(i: int, r: ChatRequest) -> None:
+            replies[i] = backend.chat(r.model, r.messages, options=r.options)
+            if on_reply is not None:
+                on_reply(i, replies[i])
+
+        pending = {pool.submit(call, i, r) for i, r in enumerate(requests)}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()  # re-raises the first failure
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return [r for r in replies if r is not None]
 
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)

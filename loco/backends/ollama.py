@@ -299,6 +299,12 @@ class OllamaBackend:
             return keep_alive_value(env, "LOCO_KEEP_ALIVE")
         return keep_alive_value(self.registry.base.keep_alive, "base_model.keep_alive")
 
+    def chat_batch(self, requests: Sequence[Any], *, workers: int = 1) -> list[Reply]:
+        """Several chat requests, ``workers`` at a time (Ollama serves OLLAMA_NUM_PARALLEL at once)."""
+        from .base import chat_batch_concurrently
+
+        return chat_batch_concurrently(self, requests, workers=workers)
+
     def chat(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> Reply:
         """One non-streamed ``/api/chat`` request; durations come back in milliseconds.
 

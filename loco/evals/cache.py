@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..backends.base import Backend, BackendInfo, Message, Reply, Target, Timings
+from ..backends.base import Backend, BackendInfo, ChatRequest, Message, Reply, Target, Timings, chat_batch_concurrently
 from ..settings import loco_home
 
 SCHEMA_VERSION = 1
@@ -189,15 +189,44 @@ class NullCache:
         return None
 
 
+class MemoryCache:
+    """The replies of one run, in memory (``--no-cache``: the disk cache is neither
+    read nor written, but a request asked twice in a run is answered once, so the
+    system eval can batch its answers before the pipeline asks for them)."""
+
+    path = None
+
+    def __init__(self) -> None:
+        self._replies: dict[str, Reply] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Reply | None:
+        with self._lock:
+            return self._replies.get(key)
+
+    def put(self, key: str, reply: Reply) -> None:
+        with self._lock:
+            self._replies[key] = reply
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+    def close(self) -> None:
+        self._replies.clear()
+
+
 class CachingBackend:
     """A backend that answers from the cache when it can.
 
     Keeps count of hits and misses and of the seconds spent inside the wrapped
-    backend's ``chat`` (all threads together).
+    backend's ``chat`` and ``chat_batch`` (all threads together; a batch counts
+    its wall time once). ``workers`` is how many requests of a batch go to a
+    backend without a native batch at once.
     """
 
-    def __init__(self, backend: Backend, cache: GenerationCache | NullCache):
+    def __init__(self, backend: Backend, cache: GenerationCache | NullCache | MemoryCache, *, workers: int = 1):
         self.inner = backend
+        self.workers = max(1, int(workers))
         self.cache = cache
         self.name = backend.name
         self._digests: dict[str, str] = {}
@@ -229,13 +258,7 @@ class CachingBackend:
 
     def chat_ex(self, model: str, messages: Sequence[Message], *, options: dict[str, Any] | None = None) -> tuple[Reply, bool, float]:
         """``(reply, from_cache, seconds_in_backend)``."""
-        with self._lock:
-            fingerprint = self._fingerprints.get(model)
-        extra: dict[str, Any] = {"handle": model, "target": fingerprint}
-        think_default = getattr(self.inner, "think_default", None)
-        if callable(think_default) and (options or {}).get("think") is None:
-            extra["think"] = bool(think_default(model))  # decided by the backend from the registry
-        key = cache_key(self.digest(model), messages, options, extra)
+        key = self._key(model, messages, options)
         hit = self.cache.get(key)
         if hit is not None:
             with self._lock:
@@ -278,6 +301,71 @@ class CachingBackend:
             self.misses += 1
             self.backend_seconds += seconds
         return result
+
+    def _key(self, model: str, messages: Sequence[Message], options: dict[str, Any] | None) -> str:
+        with self._lock:
+            fingerprint = self._fingerprints.get(model)
+        extra: dict[str, Any] = {"handle": model, "target": fingerprint}
+        think_default = getattr(self.inner, "think_default", None)
+        if callable(think_default) and (options or {}).get("think") is None:
+            extra["think"] = bool(think_default(model))  # decided by the backend from the registry
+        return cache_key(self.digest(model), messages, options, extra)
+
+    def chat_batch_ex(self, requests: Sequence[ChatRequest]) -> list[tuple[Reply, bool, float]]:
+        """``(reply, from_cache, seconds)`` per request, in order.
+
+        Cached requests are never generated again; the rest (each distinct
+        request once) go to the backend in one batch: its ``chat_batch`` when
+        it decodes batches itself (``native_batch``; it must take
+        ``on_reply``), else ``workers`` concurrent ``chat`` calls. Each reply
+        is stored the moment it arrives; ``seconds`` is its own ``total_ms``.
+        """
+        keys = [self._key(r.model, r.messages, r.options) for r in requests]
+        out: list[tuple[Reply, bool, float] | None] = [None] * len(requests)
+        todo: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            hit = self.cache.get(key)
+            if hit is not None:
+                out[i] = (hit, True, 0.0)
+            else:
+                todo.setdefault(key, []).append(i)
+        hits = sum(1 for o in out if o is not None)
+        if hits:
+            with self._lock:
+                self.hits += hits
+            self._tl.hits = getattr(self._tl, "hits", 0) + hits
+        if todo:
+            groups = list(todo.items())
+            firsts = [requests[idx[0]] for _, idx in groups]
+            start = time.perf_counter()
+            made = [0]
+
+            def store(n: int, reply: Reply) -> None:  # as each reply arrives (any thread): an interruption keeps it
+                key, idx = groups[n]
+                self.cache.put(key, reply)
+                seconds = reply.timings.total_ms / 1000.0
+                out[idx[0]] = (reply, False, seconds)
+                for j in idx[1:]:  # the same request twice in one batch: generated once
+                    out[j] = (reply, True, 0.0)
+                with self._lock:
+                    self.misses += 1
+                    self.hits += len(idx) - 1
+                    made[0] += 1
+
+            try:
+                if getattr(self.inner, "native_batch", False):
+                    self.inner.chat_batch(firsts, on_reply=store)
+                else:
+                    chat_batch_concurrently(self.inner, firsts, workers=self.workers, on_reply=store)
+            finally:
+                with self._lock:
+                    self.backend_seconds += time.perf_counter() - start
+                    made_here = made[0]
+                self._tl.misses = getattr(self._tl, "misses", 0) + made_here
+        return [o for o in out if o is not None]
+
+    def chat_batch(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        return [reply for reply, _, _ in self.chat_batch_ex(requests)]
 
     def models(self) -> list[str]:
         return self.inner.models()

@@ -34,13 +34,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from ..backends.base import Backend, Message, Target
+from ..backends.base import Backend, ChatRequest, Message, Target
 from ..errors import InvalidInput, Unsupported
 from ..prompts import build_messages
 from ..registry import Adapter, Registry
 from ..settings import loco_home
 from . import stats
-from .cache import CachingBackend, GenerationCache, NullCache
+from .cache import CachingBackend, GenerationCache, MemoryCache
 from .datasets import Benchmark, Item, domain_benchmark, find_contamination, ood_benchmark, resolve_dataset
 from .scorers import ScoreResult, ScoringContext, get_scorer
 
@@ -149,16 +149,21 @@ class Request:
 
 
 class Engine:
-    """Runs generations through a cached backend with a pool of workers.
+    """Runs generations through a cached backend, in batches.
 
-    Requests are grouped by target and each group runs to completion before
-    the next starts, so a server holds one model at a time. On any exception
-    (Ctrl-C included) queued work is cancelled; what finished is cached.
+    Requests are grouped by target (one adapter configuration) and each group
+    runs to completion before the next starts, so a server holds one model at
+    a time. A group goes to the backend's batch call in chunks (a few batches'
+    worth each, so progress shows and an interrupted run keeps what finished):
+    the embedded engine decodes a chunk together, other backends answer it
+    with ``workers`` concurrent requests. Cached requests are never generated
+    again. On any exception (Ctrl-C included) queued work is cancelled; what
+    finished is cached.
     """
 
     def __init__(self, backend: Backend, *, workers: int = 1, use_cache: bool = True, progress: ProgressFn | None = None):
-        cache = GenerationCache() if use_cache else NullCache()
-        self.backend = backend if isinstance(backend, CachingBackend) else CachingBackend(backend, cache)
+        cache = GenerationCache() if use_cache else MemoryCache()
+        self.backend = backend if isinstance(backend, CachingBackend) else CachingBackend(backend, cache, workers=workers)
         self.workers = workers
         self.progress = progress
         self._handles: dict[tuple, str] = {}
@@ -191,16 +196,27 @@ class Engine:
         """The target's probability of each choice as the next token after ``prompt`` (None: the backend cannot say)."""
         return self.backend.choice_probabilities(self.handle(target), prompt, choices)
 
+    def chunk_size(self) -> int:
+        """Requests sent to the backend per batch call."""
+        width = getattr(self.backend, "batch_size", None) if getattr(self.backend, "native_batch", False) else None
+        return max(4 * int(width or self.workers), 1)
+
     def run(self, requests: Sequence[Request], phase: str = "generate") -> dict[tuple, Generation]:
-        """Make every request; results by request key."""
+        """Make every request, grouped by target and batched; results by request key."""
         groups: dict[tuple, list[Request]] = {}
         for r in requests:
             groups.setdefault(target_key(r.target), []).append(r)
         results: dict[tuple, Generation] = {}
         total = len(requests)
+        size = self.chunk_size()
         for group in groups.values():
-            self.handle(group[0].target)
-            self._map(lambda r: (r.key, self.chat_text(r.target, r.messages, r.options)), group, results, phase, total)
+            handle = self.handle(group[0].target)
+            for start in range(0, len(group), size):
+                chunk = group[start : start + size]
+                answers = self.backend.chat_batch_ex([ChatRequest(handle, r.messages, r.options) for r in chunk])
+                for r, (reply, cached, seconds) in zip(chunk, answers):
+                    results[r.key] = Generation(reply.text, cached, seconds, reply.timings.to_dict(), reply.done_reason, reply.thinking)
+                    self._tick(phase, total)
         return results
 
     def map(self, fn: Callable[[Any], tuple[Any, Any]], items: Sequence[Any], phase: str) -> dict[Any, Any]:

@@ -25,16 +25,20 @@ from .runner import (
     Engine,
     Generation,
     ProgressFn,
+    Request,
     check_sandbox,
     constraint_summaries,
     coverage,
     generate,
     judge_summary,
+    item_messages,
+    judge_target,
     now_iso,
     paired_scores,
     results_dir,
     score_outputs,
     too_few_scored,
+    target_key,
     write_record,
     _metric,
 )
@@ -90,13 +94,22 @@ def evaluate_system(
     assistant = Assistant(registry, engine.backend, router, strategy=strategy, votes=settings.votes, reread=settings.reread)
     options = settings.options(0)  # the pipeline adds one to the seed for each further vote
 
-    # Route first, then ask grouped by routed domain, so a server swaps models rarely.
+    # Route first; generate every item's first answers grouped by the adapter chosen
+    # (one batch per adapter configuration, through the cache), then let the
+    # pipeline answer each item: it finds those answers in the cache and only
+    # generates what depends on them (a fallback's later steps).
     work = []
+    first: list[Request] = []
     for bench in benches:
         for item in bench.items:
             routing = router.route(item.prompt)
             work.append((routing.domain or "", bench, item))
+            messages = item_messages(item, settings.reread)
+            for target in assistant.first_targets(routing):
+                for s, opts in enumerate(assistant.vote_options(options, settings.votes)):
+                    first.append(Request((target_key(target), bench.name, item.id, s), target, messages, opts))
     work.sort(key=lambda w: w[0])
+    engine.run(first, "generate")
 
     def ask(w):
         _, bench, item = w
