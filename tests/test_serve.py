@@ -40,17 +40,24 @@ def library_with_a_math_gain(repo, folder):
     """The shipped library, with a recorded gain of math-tutor over the base on arith-word.
 
     The router only sends a query to a domain whose active adapter is known to beat the base
-    (loco.router.gain); the shipped prompt adapters have no recorded scores, so the routed model
-    would answer every question with the base model.
+    (loco.router.gain); in the shipped library no math adapter is known to beat the base, so the
+    routed model would answer every question with the base model. math-tutor is made the active
+    math adapter here, with a recorded gain.
     """
+    import yaml
+
     shipped = registry.load(repo / "registry.yaml")
     base = shipped.base.benchmark_scores["arith-word"]
-    marker = "  math-tutor:\n    domain: math\n"
-    text = (repo / "registry.yaml").read_text()
-    assert marker in text
-    scores = (f"    benchmark_scores:\n      arith-word:\n        score: {base.value + 0.2:.4f}\n"
-              f"        dataset_sha256: {base.dataset_sha256}\n        n: 60\n        metric: exact_match\n")
-    (folder / "registry.yaml").write_text(text.replace(marker, marker + scores))
+    doc = yaml.safe_load((repo / "registry.yaml").read_text())
+    for name, spec in doc["adapters"].items():
+        if spec["domain"] == "math":
+            spec["active"] = name == "math-tutor"
+    tutor = doc["adapters"]["math-tutor"]
+    tutor.pop("verdict", None)
+    tutor.setdefault("benchmark_scores", {})["arith-word"] = {
+        "score": round(base.value + 0.2, 4), "dataset_sha256": base.dataset_sha256, "n": 60, "metric": "exact_match",
+    }
+    (folder / "registry.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     for name in ("adapters", "evals", "modelfiles"):
         (folder / name).symlink_to(repo / name)
     return registry.load(folder / "registry.yaml")
