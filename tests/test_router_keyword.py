@@ -126,8 +126,8 @@ def test_get_router_builds_keyword_from_registry(reg):
     assert r.route("how many legs does a spider have").domain == "math"
 
 
-def test_shipped_registry_keywords(repo):
-    reg = registry.load(repo / "registry.yaml", validate=False)
+def test_shipped_registry_keywords(prompt_library):
+    reg = registry.load(prompt_library, validate=False)
     r = KeywordRouter(reg)
     assert r.route("Can you sum up this article?").domain == "summarisation"
     assert r.route("Fix the bug in my python script").domain == "code"

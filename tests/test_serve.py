@@ -348,17 +348,16 @@ def test_show_adapter_appends_a_footer(engine):
 
 def test_concurrent_requests_reach_a_batching_engine_as_batches(engine):
     """The batching seam: a backend with chat_batch gets the concurrent chat calls of several
-    workers as batches. The engine's own batched loop is another change; this subclass answers a
-    batch request by request with the real engine, so what is checked is the grouping."""
+    workers as batches (this subclass counts the batches the engine's batched loop is given)."""
     from loco.serve.batching import BatchingBackend
 
     reg, backend = engine
     seen: list[int] = []
 
     class Batched(EmbeddedBackend):
-        def chat_batch(self, requests):
+        def chat_batch(self, requests, **kw):
             seen.append(len(requests))
-            return [self.chat(r.model, r.messages, options=r.options) for r in requests]
+            return EmbeddedBackend.chat_batch(self, requests, **kw)
 
     batched = Batched(reg, n_ctx=1024)
     try:
@@ -428,4 +427,5 @@ def test_when_the_router_abstains_the_answer_says_so(request, engine):
                                                     "messages": [{"role": "user", "content": WORD_PROBLEM}]})
     info = r.json()["loco"]
     assert info["adapter"] is None and info["uncertain"] is True and r.headers["x-loco-adapter"] == "base"
-    assert "no gain over the base model is known" in info["steps"][0]["reason"]
+    reason = info["steps"][0]["reason"]
+    assert "math" in reason and ("no gain over the base model is known" in reason or "no active adapter" in reason)

@@ -83,7 +83,7 @@ def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _is
     doc = yaml.safe_load(reg.read_text())
     entry = doc["adapters"]["tiny-lora"]
     assert entry["type"] == "lora-gguf" and entry["gguf_path"] == "adapters/tiny-lora/tiny-lora.gguf"
-    assert entry["active"] is False  # writing already has an active adapter
+    assert entry["active"] is False  # never active before an eval (writing has no active adapter here)
     assert entry["sha256"] == data.file_sha256(gguf)
     t = entry["training"]
     assert (t["lora_r"], t["lora_alpha"], t["max_steps"], t["examples"]) == (4, 8.0, 2, 4)

@@ -1,7 +1,7 @@
 """Router training data drawn from the library: each domain's adapters' own training files.
 
 ``loco router train`` adds, per domain, a seeded and balanced sample of the
-user turns of the files its adapters were trained on (``training.dataset``,
+user turns of the files its adapters were trained on (``training.path``, else ``training.dataset``,
 read with the adapter's recorded ``--format``; the answers are never read into
 the router), so a new domain's adapter brings its router data with it. An
 adapter's file is drawn only when every rule holds, and each skip is reported
@@ -147,7 +147,8 @@ def draw(registry: Any, *, per_domain: int = PER_DOMAIN, seed: int = 0, exclude:
     for adapter in registry.adapters.values():
         rec: dict[str, Any] = {"adapter": adapter.name, "domain": adapter.domain}
         training = adapter.training or {}
-        named = training.get("dataset")
+        # the file inside the repository (training.path); older entries named the file in training.dataset
+        named = training.get("path") or training.get("dataset")
         reason = None
         if adapter.retired:
             reason = "retired"

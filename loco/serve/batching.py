@@ -42,6 +42,8 @@ def can_batch(backend: Any) -> bool:
 class BatchingBackend:
     """``backend`` with its concurrent ``chat`` calls sent as batches (see the module docstring)."""
 
+    batching = True  # the service's marker: generations here are batched, not watched token by token
+
     def __init__(self, backend: Any, *, max_batch: int = 8, window_s: float = 0.005):
         self._backend = backend
         self.name = backend.name

@@ -143,7 +143,9 @@ class _RequestBackend:
         if self._cancelled.is_set():
             raise Cancelled()
         live = self._on_text if not self.streamed else None
-        batched = callable(getattr(self._backend, "chat_batch", None))
+        # behind the batching seam a generation joins a batch and is only stopped between
+        # generations; on its own it is watched token by token
+        batched = getattr(self._backend, "batching", False)
         watch = getattr(self._backend, "cancellable", False) and not batched
         if getattr(self._backend, "streams", False) and (live is not None or watch):
             # each generation watches for the client going away (batched ones only between

@@ -368,7 +368,8 @@ def run(
 def register(req: TrainRequest, plan: _Plan, record: dict[str, Any], log_path: Path) -> None:
     """Add (or with --replace, replace) the adapter in the registry.
 
-    It is active only when its domain has no active adapter yet.
+    It is registered inactive: only evidence makes an adapter active (``loco eval``,
+    then ``loco promote``), even in a domain that has no active adapter yet.
     """
     from .. import registry as registry_mod
 
@@ -406,14 +407,9 @@ def register(req: TrainRequest, plan: _Plan, record: dict[str, Any], log_path: P
         adapters = change.doc.get("adapters")
         if adapters is None:
             change.doc["adapters"] = adapters = {}
-        others = [
-            spec
-            for name, spec in adapters.items()
-            if name != req.name and spec.get("domain") == req.domain and spec.get("active") and not spec.get("retired")
-        ]
         entry: dict[str, Any] = {
             "domain": req.domain,
-            "active": not others,
+            "active": False,
             "version": "0.1.0",
             "type": "merged-gguf" if merged else "lora-gguf",
             "gguf_path": _relative(gguf_path, base_dir),
