@@ -239,10 +239,10 @@ def test_file_system_is_read_only_with_homes_and_repository_hidden(who, request)
             "def write(path):\n    try:\n        open(path, 'w').close()\n        return 'written'\n    except OSError as exc:\n        return exc.strerror\n"
         )
         tests = [
-            f"assert listing({str(REPO)!r}) == []",  # the repository is hidden
+            f"assert listing({str(REPO)!r}) in ([], 'FileNotFoundError')",  # hidden (absent when it lies under /tmp)
             "assert listing('/root') == [] and listing('/home') == []",
             f"assert listing({str(home)!r}) in ([], 'FileNotFoundError')",
-            f"assert write({str(REPO / 'pwned.py')!r}) == 'Read-only file system'",
+            f"assert write({str(REPO / 'pwned.py')!r}) in ('Read-only file system', 'No such file or directory')",
             "assert write('/etc/pwned') == 'Read-only file system'",
             "assert write('/usr/pwned') == 'Read-only file system'",
             "assert write('/tmp/ok') == 'written' and write('/var/tmp/ok') == 'written' and write('/dev/shm/ok') == 'written'",
