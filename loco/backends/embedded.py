@@ -799,27 +799,31 @@ class EmbeddedBackend:
 
         import llama_cpp.llama_cpp as ll
 
-        plan = self._resolve(model)
-        while True:
-            loaded = self._model_of(plan)
-            with loaded.lock:
-                if loaded.closed:
-                    continue
-                self._activate(loaded, plan)
-                tokens, _ = self._prompt(loaded, plan, messages)
-                llm = loaded.llm
-                llm.reset()
-                llm.eval(tokens)
-                pointer = ll.llama_get_logits_ith(llm.ctx, -1)
-                logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
-                llm.reset()
-                return logits
+        with self._held(model) as (loaded, plan):
+            tokens, _ = self._prompt(loaded, plan, messages)
+            llm = loaded.llm
+            llm.reset()
+            llm.eval(tokens)
+            pointer = ll.llama_get_logits_ith(llm.ctx, -1)
+            logits = np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
+            llm.reset()
+            return logits
 
     @contextlib.contextmanager
     def scoring_llama(self, model: str) -> Iterator[Any]:
         """The llama.cpp ``Llama`` of handle ``model`` with its LoRA adapters set, held for
         the caller alone (for :mod:`loco.backends.embedded_scores`); its prompt cache is
         reset afterwards. Generate through :meth:`chat`, not with it."""
+        with self._held(model) as (loaded, _):
+            try:
+                yield loaded.llm
+            finally:
+                loaded.llm.reset()
+
+    @contextlib.contextmanager
+    def _held(self, model: str) -> Iterator[tuple[_Loaded, _Plan]]:
+        """The loaded model of handle ``model`` with its LoRA set active, its lock held
+        (loaded again when it was evicted while we waited)."""
         plan = self._resolve(model)
         while True:
             loaded = self._model_of(plan)
@@ -827,10 +831,7 @@ class EmbeddedBackend:
                 if loaded.closed:
                     continue
                 self._activate(loaded, plan)
-                try:
-                    yield loaded.llm
-                finally:
-                    loaded.llm.reset()
+                yield loaded, plan
                 return
 
     def clear_cache(self, model: str | None = None) -> None:
