@@ -120,13 +120,20 @@ def read_records(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]
 
 def write_jsonl(items: Iterable[Item], path: str | os.PathLike) -> int:
     """Write items as loco JSONL; returns how many."""
+    return write_records((item.to_dict() for item in items), path)
+
+
+def write_records(records: Iterable[dict[str, Any]], path: str | os.PathLike) -> int:
+    """Write plain records as JSONL, one per line, atomically (a temporary file renamed); returns how many."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
     n = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for item in items:
-            fh.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
+    tmp.replace(path)
     return n
 
 

@@ -21,7 +21,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -335,6 +334,8 @@ def generate(split: str, n: int, seed: int) -> list[Problem]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..evals.datasets import write_records
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=["train", "dev"], default="train")
     ap.add_argument("--n", type=int, default=1000)
@@ -348,11 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = {"id": f"{args.split}-{i:04d}", "instruction": p.question, "expected_output": str(p.value), "evaluation_type": "exact_match"}
         else:
             rec = {"id": f"{args.split}-{i:04d}", "instruction": p.question, "output": p.answer}
-        lines.append(json.dumps(rec, ensure_ascii=False))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+        lines.append(rec)
+    write_records(lines, args.out)
     print(f"wrote {len(lines)} {args.split} {'items' if args.benchmark else 'examples'} to {args.out}")
     return 0
 

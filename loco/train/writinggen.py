@@ -408,6 +408,8 @@ def generate(split: str, n: int, seed: int, check: bool = True) -> list[Task]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..evals.datasets import write_records
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=["train", "dev"], default="train")
     ap.add_argument("--n", type=int, default=600)
@@ -421,11 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             rec = {"id": f"wdev-{i:04d}", "instruction": t.instruction, "expected_output": "", "evaluation_type": "constraints", "evaluation_config": {"constraints": t.constraints}}
         else:
             rec = {"id": f"wtrain-{i:04d}", "instruction": t.instruction, "output": t.output}
-        lines.append(json.dumps(rec, ensure_ascii=False))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(args.out.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+        lines.append(rec)
+    write_records(lines, args.out)
     print(f"wrote {len(lines)} {args.split} {'items' if args.benchmark else 'examples'} to {args.out}")
     return 0
 
