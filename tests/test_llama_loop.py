@@ -158,3 +158,37 @@ def test_batches_with_different_lora_adapters_never_see_each_other(engine, lib):
     assert [r.text for r in mixed[2::3]] == [r.text for r in r0]
     assert [solo(engine, a, msgs(q), GREEDY).text for q in qs] == [r.text for r in ra]
     assert mixed[0].model == "lb" and mixed[1].model == "la" and mixed[2].model == "base"
+
+
+def test_a_shared_prompt_start_is_decoded_once_and_changes_no_answer(engine, monkeypatch):
+    from loco.backends import llama_loop
+
+    base = engine.ensure(Target.base())
+    common = "You are a careful assistant who helps students with their homework, every day of the week."
+    first = common + " Answer in a few words, and never add anything else."
+    second = common + " Reply with one short sentence and stop there."
+
+    def asked(system, qs):
+        return [ChatRequest(base, [{"role": "system", "content": system}, {"role": "user", "content": q}], GREEDY) for q in qs]
+
+    a = engine.chat_batch(asked(first, QUESTIONS))
+    batch = engine._ensure_base().batch
+    # the prefix slot holds the tokens every prompt starts with (the system turn at least)
+    held = list(batch.prefix)
+    assert len(held) >= llama_loop.MIN_PREFIX
+    assert all(r.timings.prompt_tokens > len(held) for r in a)
+    # prompts that share less with it: the slot keeps the common part and decodes the rest
+    b = engine.chat_batch(asked(second, QUESTIONS[:2]))
+    keep = llama_loop.common_prefix(held, batch.prefix)
+    assert batch.prefix != held and llama_loop.MIN_PREFIX <= keep < len(held)
+    # one request at a time reuses the last prompt's start
+    c = solo(engine, base, asked(second, ["Say goodbye."])[0].messages, GREEDY)
+    assert len(batch.prefix) >= keep
+
+    # the same answers when every prompt is decoded whole
+    monkeypatch.setattr(llama_loop, "MIN_PREFIX", 10**9)
+    batch.clear()
+    assert [r.text for r in engine.chat_batch(asked(first, QUESTIONS))] == [r.text for r in a]
+    assert [r.text for r in engine.chat_batch(asked(second, QUESTIONS[:2]))] == [r.text for r in b]
+    assert solo(engine, base, asked(second, ["Say goodbye."])[0].messages, GREEDY).text == c.text
+    assert batch.prefix == []

@@ -19,6 +19,14 @@ and shaped like llama.cpp's own ``examples/batched`` and ``examples/parallel``:
   (``llama_memory_seq_cp``; across KV streams llama.cpp copies the whole
   stream buffer at the next decode, ``llama-kv-cache.cpp`` ``seq_cp``), and
   each sample draws its first token from the same logits;
+* prompts that begin alike (an eval's items share the chat template's
+  system turn and the start of the user turn) decode their common prefix
+  once, in a slot of its own beside the ``n_seq_max`` working slots; each
+  request then starts from a copy of that slot and decodes only the rest of
+  its prompt. The prefix slot outlives a call: the next call keeps the part
+  its prompts share with it (``llama_memory_seq_rm`` from the first position
+  that differs) and decodes only what is new, so even one request at a time
+  reuses the last prompt's common start;
 * each request samples with its own sampler chain in C, built the way
   llama-cpp-python 0.3.36 builds it in ``Llama._init_sampler`` (penalties,
   then greedy at temperature 0, else top-k, typical, top-p, min-p,
@@ -45,6 +53,16 @@ from ..errors import GenerationError
 #: ``num_predict`` or a stop.
 DONE_STOP, DONE_LENGTH, DONE_CONTEXT = "stop", "length", "context"
 CTX_ROUND = 256  # per-sequence contexts are rounded up to this, so a context is reused more often
+MIN_PREFIX = 16  # a shorter common prefix is decoded with each prompt (a copy costs more than it saves)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The number of leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 @dataclass
@@ -115,8 +133,8 @@ class BatchContext:
         self.ll = ll
         self.model = model
         params = ll.llama_context_default_params()
-        params.n_seq_max = n_seq_max
-        params.n_ctx = n_seq_max * n_ctx_seq
+        params.n_seq_max = n_seq_max + 1  # the working slots and the shared-prefix slot
+        params.n_ctx = (n_seq_max + 1) * n_ctx_seq
         params.n_batch = max(512, n_ctx_seq)
         params.n_ubatch = 512
         params.n_threads = n_threads
@@ -135,7 +153,10 @@ class BatchContext:
                 hint="Use a smaller batch size (LOCO_BATCH_SIZE) or a shorter num_predict.",
             )
         self.ctx = ctx
-        self.n_seq_max = int(ll.llama_n_seq_max(ctx))
+        self.n_seq_max = int(ll.llama_n_seq_max(ctx)) - 1  # working slots
+        self.prefix_slot = self.n_seq_max  # holds the shared prefix (see the module docstring)
+        self.prefix: list[int] = []  # the tokens the prefix slot holds, at positions 0..
+        self.last_prompt: list[int] = []  # the last prompt admitted, to find a prefix across calls
         self.n_ctx_seq = int(ll.llama_n_ctx_seq(ctx))
         self.n_batch = int(params.n_batch)
         self.n_threads = n_threads
@@ -167,6 +188,8 @@ class BatchContext:
 
     def clear(self) -> None:
         self.ll.llama_memory_clear(self.mem, True)
+        self.prefix = []
+        self.last_prompt = []
 
     def close(self) -> None:
         if self.ctx is not None:
@@ -194,6 +217,43 @@ class BatchContext:
         b.logits[i] = logits
         b.n_tokens = i + 1
         return i
+
+    def _plan_prefix(self, prompts: Sequence[Sequence[int]]) -> int:
+        """Bring the prefix slot to the common start of ``prompts``; the number of prompt tokens
+        every request can copy from it instead of decoding (0: decode whole prompts).
+
+        The target is the prefix the distinct prompts of this call share, or, for a call with
+        one distinct prompt, the one it shares with the last prompt admitted. At least one
+        token of every prompt stays to be decoded (its logits give the first token)."""
+        ll = self.ll
+        distinct = {tuple(p) for p in prompts}
+        if len(distinct) > 1:
+            first = prompts[0]
+            target = min(common_prefix(first, p) for p in prompts)
+        elif self.last_prompt:
+            first = prompts[0]
+            target = common_prefix(first, self.last_prompt)
+        else:
+            return 0
+        target = min(target, min(len(p) for p in prompts) - 1)
+        if target < MIN_PREFIX:
+            return 0
+        keep = common_prefix(self.prefix, first[:target])
+        if keep < len(self.prefix):
+            ll.llama_memory_seq_rm(self.mem, self.prefix_slot, keep, -1)
+            self.prefix = self.prefix[:keep]
+        if target > keep:
+            self.batch.n_tokens = 0
+            for pos in range(keep, target):
+                self._add(first[pos], pos, self.prefix_slot, pos == target - 1)
+            rc = ll.llama_decode(self.ctx, self.batch)
+            self.batch.n_tokens = 0
+            if rc != 0:
+                ll.llama_memory_seq_rm(self.mem, self.prefix_slot, -1, -1)
+                self.prefix = []
+                return 0
+            self.prefix = list(first[:target])
+        return target
 
     # ------------------------------------------------------------------ the loop
 
@@ -236,6 +296,10 @@ class BatchContext:
         free = list(range(width))[::-1]
         running: list[_Seq] = []
         try:
+            pending_prompts = [requests[g[0]].tokens for g in waiting]
+            shared = self._plan_prefix(pending_prompts) if pending_prompts else 0
+            if pending_prompts:
+                self.last_prompt = list(pending_prompts[-1])
             while waiting or running:
                 self.batch.n_tokens = 0
                 steps: list[tuple[_Seq, int]] = []  # (sequence, batch index of its logits)
@@ -247,7 +311,7 @@ class BatchContext:
                 while waiting and free:
                     group = waiting[0]
                     n_prompt = len(requests[group[0]].tokens)
-                    if n_prompt > budget and self.batch.n_tokens > 0:
+                    if n_prompt - shared > budget and self.batch.n_tokens > 0:
                         break
                     take, rest = group[: len(free)], group[len(free):]
                     if rest:
@@ -265,8 +329,10 @@ class BatchContext:
                         if first is None:
                             first = seq
                             last = len(req.tokens) - 1
-                            for p, tok in enumerate(req.tokens):
-                                idx = self._add(tok, p, slot, p == last)
+                            if shared:  # start from the prefix slot's cells (metadata now, data at this decode)
+                                ll.llama_memory_seq_cp(self.mem, self.prefix_slot, slot, -1, -1)
+                            for p in range(shared, len(req.tokens)):
+                                idx = self._add(req.tokens[p], p, slot, p == last)
                         else:
                             seq.shared = True
                             copies.append((first.slot, slot))
