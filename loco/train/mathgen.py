@@ -15,7 +15,7 @@ over to problems the adapter has not seen the form of.
 Command line::
 
     python -m loco.train.mathgen --split train --n 2000 --seed 1 --out evals/train/math-word-problems.jsonl
-    python -m loco.train.mathgen --split dev --n 60 --seed 2 --out evals/train/math-dev.jsonl --benchmark
+    python -m loco.train.mathgen --split dev --n 64 --seed 2 --out evals/dev/math-dev.jsonl --benchmark
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def t_share(rng, names):
     s, p = rng.choice(THINGS)
     each, k = rng.randint(2, 12), rng.randint(2, 9)
     total = each * k
-    q = f"{n} shares {total} {p} equally among {k} friends. How many {p} does each friend get?"
-    return _done("share", q, [f"{total} {p} shared by {k} friends: {total} / {k} = {each}."], each)
+    q = f"{n} puts {total} {p} into {k} piles of the same size. How many {p} are in one pile?"
+    return _done("share", q, [f"{total} {p} in {k} equal piles: {total} / {k} = {each}."], each)
 
 
 def t_cost(rng, names):
@@ -183,8 +183,8 @@ def t_eat_then_share(rng, names):
     k, each = rng.randint(2, 6), rng.randint(2, 9)
     eaten = rng.randint(1, 9)
     total = k * each + eaten
-    q = f"{n} has {total} {p}. {n} keeps {eaten} and shares the rest equally among {k} friends. How many {p} does each friend get?"
-    return _done("eat_then_share", q, [f"The rest is {total} - {eaten} = {total - eaten} {p}.", f"Each friend gets {total - eaten} / {k} = {each}."], each)
+    q = f"{n} has {total} {p}. {n} keeps {eaten} and hands out the rest to {k} classmates, the same number to each. How many {p} does one classmate receive?"
+    return _done("eat_then_share", q, [f"The rest is {total} - {eaten} = {total - eaten} {p}.", f"One classmate receives {total - eaten} / {k} = {each}."], each)
 
 
 def t_rows_taken(rng, names):
