@@ -354,8 +354,9 @@ PROMPTS = [
 #: LoRA-touched tensors de-quantised to F32 without any change, agrees with the Q4_1 base on only 18/20 prompts
 #: (logits differ by up to 1.3); on that de-quantised base, base + code-lora 0.7 + math-lora 0.3 at run time and
 #: the F32 merge of the same mix agree on 20/20, and on a base whose every matrix is de-quantised to F32 they agree
-#: on 20/20 with logits within 0.017 (the mix moves them by up to 11.6). Against the Q4_1 base + mix the F16 merge agrees on 18/20, the two
-#: differing prompts being ties (the composition's best token leads the runner-up by 0.072 and 0.064).
+#: on 20/20 with logits within 0.017 (the mix moves them by up to 11.6). Against the Q4_1 base + mix the F16
+#: merge agrees on 18/20, the two differing prompts being ties (the composition's best token leads the runner-up
+#: by 0.072 and 0.064).
 AGREE = 19
 
 
