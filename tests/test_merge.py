@@ -11,7 +11,8 @@ Two kinds of test:
   src/llama-graph.cpp: ``mul_mat(lora_b, get_rows(lora_a, tokens))``);
 * real inference on SmolLM2-135M-Instruct with the LoRA files shipped in
   adapters/: the merged model's greedy next token against the embedded
-  engine's base + LoRA (and LoRA composition) on 20 prompts.
+  engine's base + LoRA (and LoRA composition) on 20 prompts, against the shipped Q4_1 base and against a
+  copy of it with every matrix de-quantised to F32 (where llama.cpp does not round activations to 8 bits).
 """
 
 from __future__ import annotations
@@ -550,6 +551,22 @@ def check_agreement(agree: int, logits, reference, label: str, noise: float) -> 
     pytest.xfail(f"{label}: greedy top-1 agrees on {agree}/20, below {AGREE}/20; every miss is a near tie of the "
                  f"Q4_1 reference (lead below {NEAR_TIE}, noise floor of the reference's 8-bit activations "
                  f"{noise:.3f}): {figures}")
+
+
+def test_the_agreement_check_fails_a_miss_on_a_decisive_prompt():
+    """Below AGREE, misses on near ties only are an xfail with the figures; one clear miss fails."""
+    reference = np.zeros((len(PROMPTS), 4))
+    reference[:, 0] = 1.0  # every prompt decided by a lead of 1.0 ...
+    reference[:2, 1] = 1.0 - NEAR_TIE / 2  # ... but the first two: near ties
+    ref = (reference.argmax(1), reference)
+    candidate = reference.copy()
+    candidate[:2, 1] = 2.0  # both near ties flip
+    with pytest.raises(pytest.xfail.Exception, match="prompt 0 lead 0.050, prompt 1 lead 0.050"):
+        check_agreement(18, candidate, ref, "x", noise=0.4)
+    candidate[2, 3] = 2.0  # and a decisive prompt too
+    with pytest.raises(AssertionError, match="decisive prompt"):
+        check_agreement(17, candidate, ref, "x", noise=0.4)
+    check_agreement(AGREE, candidate, ref, "x", noise=0.4)  # at the bar: passes
 
 
 @pytest.fixture(scope="module")
