@@ -602,22 +602,24 @@ def test_two_loras_merged_agree_with_embedded_composition(engine, references, no
     check_agreement(agree, logits, references["mix"], "0.7/0.3 mix, F16 merge", noise_floor)
 
 
-def test_requantised_merges_report_their_agreement(engine, references, record_property):
+def test_requantised_merges_report_their_agreement(engine, references, noise_floor, record_property):
     base, single = references["base"][1], references["single"][1]
-    figures = {}
+    figures, q8_logits = {}, None
     for name in ("single-q8", "single-same"):
         agree, logits = agreement(engine, name, references["single"])
         corr = [float(np.corrcoef(single[i] - base[i], logits[i] - base[i])[0, 1]) for i in range(len(PROMPTS))]
         figures[name] = (agree, float(np.mean(corr)), min(corr))
+        q8_logits = logits if name == "single-q8" else q8_logits
         record_property(f"{name}_agreement", f"{agree}/20")
         print(f"{name}: greedy top-1 agrees with base + LoRA on {agree}/20; "
               f"logit-change correlation mean {figures[name][1]:.3f}, lowest {figures[name][2]:.3f}")
-    assert figures["single-q8"][0] >= AGREE
     assert figures["single-q8"][2] > 0.9
     # re-quantised to the base's 4 bits, much of a small LoRA's change rounds away (measured: 13-16 of 20,
-    # mean correlation about 0.4): reported, and it must still move the logits the LoRA's way on average
+    # mean correlation 0.28-0.4): reported, and it must still move the logits the LoRA's way on average
     assert figures["single-same"][1] > 0, figures["single-same"]
     assert engine.registry.adapter("single-same").merge["output_type"] == "Q4_1"
+    # Q8_0 against the Q4_1 reference: the bar of the F16 merge, with the same near-tie rule (measured 18/20)
+    check_agreement(figures["single-q8"][0], q8_logits, references["single"], "single LoRA, Q8_0 merge", noise_floor)
 
 
 def test_merge_registers_an_inactive_merged_adapter_with_provenance(shipped):
