@@ -11,7 +11,8 @@ Two kinds of test:
   src/llama-graph.cpp: ``mul_mat(lora_b, get_rows(lora_a, tokens))``);
 * real inference on SmolLM2-135M-Instruct with the LoRA files shipped in
   adapters/: the merged model's greedy next token against the embedded
-  engine's base + LoRA (and LoRA composition) on 20 prompts.
+  engine's base + LoRA (and LoRA composition) on 20 prompts, against the shipped Q4_1 base and against a
+  copy of it with every matrix de-quantised to F32 (where llama.cpp does not round activations to 8 bits).
 """
 
 from __future__ import annotations
@@ -348,10 +349,22 @@ PROMPTS = [
     "Rewrite politely: give me the report now.", "What is the square root of 81?", "Describe the sea in two sentences.",
     "Sara reads 10 pages a day. How many pages in a week?", "Give three tips for studying.",
 ]
-#: The issue's threshold. Where the two paths differed in our runs it was a near tie: base + LoRA's best token
-#: led the runner-up by 0.17 while the two paths' logits differ by up to about 0.6 (the embedded engine adds the
-#: LoRA in float32 beside the Q4_1 product; the merged model computes one F16 or Q8_0 product).
+#: The issue's threshold for the merge against the shipped Q4_1 base. It is not always met (18/20 measured for
+#: the single LoRA and the mix), and the cause is the reference, not the merge: llama.cpp multiplies a Q4_1
+#: weight by activations rounded to 8 bits (Q8_1), the merged F16 tensors by float activations. On a base whose
+#: every matrix is de-quantised to F32 (no rounding of activations) the runtime LoRAs and the merge agree on
+#: 20/20 (test_merge_on_an_f32_base_computes_what_llama_cpp_computes).
 AGREE = 19
+#: A reference's top-1 leading its runner-up by less than this is a near tie, one the Q4_1 reference's own
+#: rounding decides. The noise floor, measured with llama-cpp-python 0.3.36 on the Q4_1 base against its own
+#: de-quantised F32 copy with no LoRA: they agree on 17/20 prompts, flipping leads of 0.006, 0.05 and 0.348; the
+#: lead of the Q4_1 top-1 over its runner-up moves by 0.11 (median) and up to 0.43. The merges' misses against
+#: the Q4_1 reference are leads of 0.072 and 0.064 (the mix) and 0.049 and 0.030 (the single LoRA). The noise
+#: floor is measured again in each run (noise_floor) and must stay above this.
+NEAR_TIE = 0.1
+#: Largest |logit difference| allowed between runtime LoRAs and the merge on the all-F32 base: measured 0.017
+#: for the mix (which moves logits by up to 11.6), so 0.05 leaves a margin for float summation order.
+F32_LOGIT_TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -414,6 +427,99 @@ def references(engine):
     return {"base": base, "single": single, "mix": mix}
 
 
+def write_f32_copy(src: Path, dst: Path) -> Path:
+    """``src`` with every matrix de-quantised to F32, written with the gguf package's reader, de-quantiser and
+    constants (not the code under test): metadata records copied as read, vectors as they are."""
+    import struct
+
+    import gguf
+
+    reader = gguf.GGUFReader(str(src))
+    fields = [f for k, f in reader.fields.items() if not k.startswith("GGUF.")]
+    align = reader.alignment
+    pad = lambda n: -n % align  # noqa: E731
+    F32 = gguf.GGMLQuantizationType.F32
+    tensors = [(t, F32 if len(t.shape) == 2 else t.tensor_type) for t in reader.tensors]
+    with open(dst, "wb") as out:
+        out.write(struct.pack("<IIQQ", gguf.GGUF_MAGIC, gguf.GGUF_VERSION, len(tensors), len(fields)))
+        for f in fields:
+            out.write(b"".join(part.tobytes() for part in f.parts))
+        offset = 0
+        for t, kind in tensors:
+            name = t.name.encode()
+            n_bytes = int(np.prod(t.shape)) * 4 if kind == F32 else int(t.n_bytes)
+            out.write(struct.pack("<Q", len(name)) + name + struct.pack("<I", len(t.shape)))
+            out.write(struct.pack(f"<{len(t.shape)}Q", *(int(d) for d in t.shape)))
+            out.write(struct.pack("<IQ", int(kind), offset))
+            offset += n_bytes + pad(n_bytes)
+        out.write(b"\0" * pad(out.tell()))
+        for t, kind in tensors:
+            data = np.asarray(t.data)
+            raw = (gguf.quants.dequantize(data, t.tensor_type).astype(np.float32) if kind == F32 and t.tensor_type != F32
+                   else data).tobytes()
+            out.write(raw + b"\0" * pad(len(raw)))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def f32_base(shipped, tmp_path_factory):
+    """The shipped base with every matrix de-quantised to F32, the single LoRA and the 0.7/0.3 mix merged into
+    it by loco.merge (``same``: the touched tensors stay F32), and the greedy logits of the embedded engine:
+    the F32 base alone, with the LoRAs at run time, and the merges."""
+    from loco.backends.base import Target
+    from loco.backends.embedded import EmbeddedBackend, default_model_path
+
+    d = tmp_path_factory.mktemp("f32")
+    base = write_f32_copy(default_model_path(), d / "base-f32.gguf")
+    info = gguf_io.read_info(base)
+    assert {t.type_name for t in info.tensors.values()} == {"F32"}
+    first, second = shipped["files"]
+    results = {}
+    for name, parts in {"single": [(first, 1.0)], "mix": [(first, 0.7), (second, 0.3)]}.items():
+        loras = [merge.lora_from_file(f, info, scale=scale, name=f.stem) for f, scale in parts]
+        results[name] = merge.merge(base, loras, d / f"{name}.gguf", output="same", name=name)
+    (d / "registry.yaml").write_text(textwrap.dedent(f"""\
+        schema_version: 2
+        base_model: {{name: base-f32, gguf: "{base}", architecture: llama}}
+        adapters:
+          first: {{domain: math, type: lora-gguf, gguf_path: "{first}"}}
+          second: {{domain: writing, type: lora-gguf, gguf_path: "{second}"}}
+          merged-single: {{domain: math, type: merged-gguf, gguf_path: "{d / 'single.gguf'}"}}
+          merged-mix: {{domain: math, type: merged-gguf, gguf_path: "{d / 'mix.gguf'}"}}
+        """))
+    reg = registry.load(d / "registry.yaml")
+    backend = EmbeddedBackend(reg, n_ctx=512, n_threads=1, max_merged=1)
+    try:
+        runtime = {"single": ((reg.adapter("first"), 1.0),),
+                   "mix": ((reg.adapter("first"), 0.7), (reg.adapter("second"), 0.3))}
+        logits = {"base": top1(backend, Target.base())[1]}
+        for name, composition in runtime.items():
+            logits[f"runtime-{name}"] = top1(backend, Target(composition))[1]
+            logits[f"merged-{name}"] = top1(backend, Target.of(reg.adapter(f"merged-{name}")))[1]
+    finally:
+        backend.close()
+    for f in d.glob("*.gguf"):  # 540 MB each
+        f.unlink()
+    return {"logits": logits, "results": results}
+
+
+@pytest.mark.parametrize("name", ["single", "mix"])
+def test_merge_on_an_f32_base_computes_what_llama_cpp_computes(f32_base, name, record_property):
+    """Without the Q4_1 reference's 8-bit activations, the merge and llama.cpp's runtime LoRAs (composition
+    for the mix) give the same greedy token on every prompt and logits within F32_LOGIT_TOLERANCE."""
+    result, logits = f32_base["results"][name], f32_base["logits"]
+    assert result.output_types == ["F32"] and result.changed
+    runtime, merged, base = logits[f"runtime-{name}"], logits[f"merged-{name}"], logits["base"]
+    agree = int((runtime.argmax(1) == merged.argmax(1)).sum())
+    diff, moved = float(np.abs(runtime - merged).max()), float(np.abs(runtime - base).max())
+    record_property(f"f32_{name}_agreement", f"{agree}/20")
+    print(f"F32 base, {name}: runtime LoRA vs merge agree on {agree}/20; max |logit difference| {diff:.4f} "
+          f"(the LoRA moves logits by up to {moved:.2f})")
+    assert moved > 20 * F32_LOGIT_TOLERANCE  # the LoRAs really change the logits the two paths agree on
+    assert agree == len(PROMPTS)
+    assert diff < F32_LOGIT_TOLERANCE
+
+
 def agreement(engine, name: str, reference) -> tuple[int, float]:
     """Prompts whose greedy token matches, and the lowest correlation of the logit changes (vs base)."""
     from loco.backends.base import Target
@@ -427,42 +533,93 @@ def change_correlation(logits, reference, base) -> float:
     return min(float(np.corrcoef(reference[1][i] - base[1][i], logits[i] - base[1][i])[0, 1]) for i in range(len(PROMPTS)))
 
 
-def test_single_lora_merged_at_f16_agrees_with_base_plus_lora(engine, references, record_property):
+def lead(logits: np.ndarray) -> np.ndarray:
+    """How far each row's top-1 logit leads its runner-up."""
+    top = np.sort(logits, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def check_agreement(agree: int, logits, reference, label: str, noise: float) -> None:
+    """`agree >= AGREE`; below it, every miss must be a near tie of the reference (then xfail, with the
+    figures), and a miss on a prompt the reference decides clearly fails."""
+    if agree >= AGREE:
+        return
+    misses = np.flatnonzero(logits.argmax(1) != reference[0])
+    leads = lead(reference[1])[misses]
+    figures = ", ".join(f"prompt {i} lead {v:.3f}" for i, v in zip(misses, leads))
+    assert (leads < NEAR_TIE).all(), f"{label}: {agree}/20 agree; a miss is on a decisive prompt ({figures})"
+    pytest.xfail(f"{label}: greedy top-1 agrees on {agree}/20, below {AGREE}/20; every miss is a near tie of the "
+                 f"Q4_1 reference (lead below {NEAR_TIE}, noise floor of the reference's 8-bit activations "
+                 f"{noise:.3f}): {figures}")
+
+
+def test_the_agreement_check_fails_a_miss_on_a_decisive_prompt():
+    """Below AGREE, misses on near ties only are an xfail with the figures; one clear miss fails."""
+    reference = np.zeros((len(PROMPTS), 4))
+    reference[:, 0] = 1.0  # every prompt decided by a lead of 1.0 ...
+    reference[:2, 1] = 1.0 - NEAR_TIE / 2  # ... but the first two: near ties
+    ref = (reference.argmax(1), reference)
+    candidate = reference.copy()
+    candidate[:2, 1] = 2.0  # both near ties flip
+    with pytest.raises(pytest.xfail.Exception, match="prompt 0 lead 0.050, prompt 1 lead 0.050"):
+        check_agreement(18, candidate, ref, "x", noise=0.4)
+    candidate[2, 3] = 2.0  # and a decisive prompt too
+    with pytest.raises(AssertionError, match="decisive prompt"):
+        check_agreement(17, candidate, ref, "x", noise=0.4)
+    check_agreement(AGREE, candidate, ref, "x", noise=0.4)  # at the bar: passes
+
+
+@pytest.fixture(scope="module")
+def noise_floor(references, f32_base) -> float:
+    """How much the Q4_1 reference's own rounding moves a top-1's lead: the Q4_1 base against its F32 copy,
+    no LoRA (the largest change of the lead of the Q4_1 top-1 over its runner-up)."""
+    q, f = references["base"][1], f32_base["logits"]["base"]
+    rows = np.arange(len(PROMPTS))
+    first, second = q.argmax(1), np.argsort(q, axis=1)[:, -2]
+    shift = np.abs((q[rows, first] - q[rows, second]) - (f[rows, first] - f[rows, second]))
+    print(f"noise floor: Q4_1 base vs its F32 copy agree on {int((q.argmax(1) == f.argmax(1)).sum())}/20; "
+          f"lead shift median {np.median(shift):.3f}, max {shift.max():.3f}")
+    assert shift.max() > NEAR_TIE  # else NEAR_TIE is no longer within the reference's own noise
+    return float(shift.max())
+
+
+def test_single_lora_merged_at_f16_agrees_with_base_plus_lora(engine, references, noise_floor, record_property):
     agree, logits = agreement(engine, "single-f16", references["single"])
     corr = change_correlation(logits, references["single"], references["base"])
     record_property("single_f16_agreement", f"{agree}/20")
     print(f"single LoRA, F16 merge: greedy top-1 agrees on {agree}/20; lowest logit-change correlation {corr:.3f}")
-    assert agree >= AGREE
     # the merge moves the logits the way the LoRA does (a wrong layout or scale would not)
     assert corr > 0.9
+    check_agreement(agree, logits, references["single"], "single LoRA, F16 merge", noise_floor)
 
 
-def test_two_loras_merged_agree_with_embedded_composition(engine, references, record_property):
+def test_two_loras_merged_agree_with_embedded_composition(engine, references, noise_floor, record_property):
     agree, logits = agreement(engine, "mix-f16", references["mix"])
     corr = change_correlation(logits, references["mix"], references["base"])
     record_property("mix_f16_agreement", f"{agree}/20")
     print(f"0.7/0.3 mix, F16 merge: greedy top-1 agrees on {agree}/20; lowest logit-change correlation {corr:.3f}")
     assert corr > 0.9  # the merge moves every prompt's logits the way the composition does
-    if agree < AGREE:  # measured 17/20 (lowest correlation 0.961) with the retrained math-lora: near ties
-        pytest.xfail(f"greedy top-1 agrees on {agree}/20, below {AGREE}/20, though the logit changes correlate ({corr:.3f})")
+    check_agreement(agree, logits, references["mix"], "0.7/0.3 mix, F16 merge", noise_floor)
 
 
-def test_requantised_merges_report_their_agreement(engine, references, record_property):
+def test_requantised_merges_report_their_agreement(engine, references, noise_floor, record_property):
     base, single = references["base"][1], references["single"][1]
-    figures = {}
+    figures, q8_logits = {}, None
     for name in ("single-q8", "single-same"):
         agree, logits = agreement(engine, name, references["single"])
         corr = [float(np.corrcoef(single[i] - base[i], logits[i] - base[i])[0, 1]) for i in range(len(PROMPTS))]
         figures[name] = (agree, float(np.mean(corr)), min(corr))
+        q8_logits = logits if name == "single-q8" else q8_logits
         record_property(f"{name}_agreement", f"{agree}/20")
         print(f"{name}: greedy top-1 agrees with base + LoRA on {agree}/20; "
               f"logit-change correlation mean {figures[name][1]:.3f}, lowest {figures[name][2]:.3f}")
-    assert figures["single-q8"][0] >= AGREE
     assert figures["single-q8"][2] > 0.9
     # re-quantised to the base's 4 bits, much of a small LoRA's change rounds away (measured: 13-16 of 20,
-    # mean correlation about 0.4): reported, and it must still move the logits the LoRA's way on average
+    # mean correlation 0.28-0.4): reported, and it must still move the logits the LoRA's way on average
     assert figures["single-same"][1] > 0, figures["single-same"]
     assert engine.registry.adapter("single-same").merge["output_type"] == "Q4_1"
+    # Q8_0 against the Q4_1 reference: the bar of the F16 merge, with the same near-tie rule (measured 18/20)
+    check_agreement(figures["single-q8"][0], q8_logits, references["single"], "single LoRA, Q8_0 merge", noise_floor)
 
 
 def test_merge_registers_an_inactive_merged_adapter_with_provenance(shipped):
