@@ -122,6 +122,13 @@ def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _is
     # the same name again is refused; --replace retrains it in place
     again = CliRunner().invoke(main, ["train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg), "--max-steps", "1"])
     assert again.exit_code == 2 and "--replace" in again.output
+    # ... and --replace retrains it; without a terminal the progress comes as lines, not a bar drawn at the end
+    replaced = CliRunner().invoke(main, [
+        "train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg),
+        "--max-steps", "2", "--batch-size", "2", "--rank", "4", "--threads", "1", "--replace",
+    ])
+    assert replaced.exit_code == 0, replaced.output
+    assert "Training: step 1/2, loss " in replaced.output and "Training: step 2/2, loss " in replaced.output
 
 
 def test_train_merge_registers_the_merged_model_with_its_provenance(tmp_path, repo, _isolated_home):

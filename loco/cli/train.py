@@ -111,11 +111,17 @@ def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_
         adapter_dtype=adapter_dtype,
         threads=threads,
     )
-    progress = show_progress(as_json)
     bar = None
+    tty = show_progress(as_json)  # a terminal: a bar; else (a log) a line every tenth of the run
 
     def on_step(step) -> None:
         nonlocal bar
+        if not tty:  # a log file: click's bar would only draw at the end; one line every tenth of the run
+            every = max(1, step.total // 10)
+            if step.step == 1 or step.step % every == 0 or step.step == step.total:
+                loss = "" if step.loss is None else f", loss {step.loss:.4f}"
+                click.echo(f"Training: step {step.step}/{step.total}{loss}, {step.elapsed_s:.0f} s", err=True)
+            return
         if bar is None:
             bar = click.progressbar(
                 length=step.total, label="Training", file=sys.stderr, show_pos=True, show_eta=True,
@@ -126,7 +132,7 @@ def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_
         bar.update(1, step.loss)
 
     try:
-        record = run(request, on_step=on_step if progress else None, on_note=None if as_json else note)
+        record = run(request, on_step=None if as_json else on_step, on_note=None if as_json else note)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
