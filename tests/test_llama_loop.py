@@ -180,10 +180,13 @@ def test_a_shared_prompt_start_is_decoded_once_and_changes_no_answer(engine, mon
     # prompts that share less with it: the slot keeps the common part and decodes the rest
     b = engine.chat_batch(asked(second, QUESTIONS[:2]))
     keep = llama_loop.common_prefix(held, batch.prefix)
-    assert batch.prefix != held and llama_loop.MIN_PREFIX <= keep < len(held)
+    assert batch.prefix != held and 0 < keep < len(held) and len(batch.prefix) >= llama_loop.MIN_PREFIX
+    # a prefix ends just after a turn marker, wherever the prompts of the call part
+    ll, vocab = batch.ll, batch.vocab
+    assert ll.llama_vocab_is_control(vocab, held[-1]) and ll.llama_vocab_is_control(vocab, batch.prefix[-1])
     # one request at a time reuses the last prompt's start
     c = solo(engine, base, asked(second, ["Say goodbye."])[0].messages, GREEDY)
-    assert len(batch.prefix) >= keep
+    assert len(batch.prefix) >= llama_loop.MIN_PREFIX
 
     # the same answers when every prompt is decoded whole
     monkeypatch.setattr(llama_loop, "MIN_PREFIX", 10**9)
@@ -192,3 +195,20 @@ def test_a_shared_prompt_start_is_decoded_once_and_changes_no_answer(engine, mon
     assert [r.text for r in engine.chat_batch(asked(second, QUESTIONS[:2]))] == [r.text for r in b]
     assert solo(engine, base, asked(second, ["Say goodbye."])[0].messages, GREEDY).text == c.text
     assert batch.prefix == []
+
+
+def test_batched_equals_batch_one_when_prompts_share_more_than_the_template(engine):
+    # one at a time, each prompt shares the template and "How many" with the last one; in a batch,
+    # the prompts share only the template: the split must not depend on the neighbours
+    base = engine.ensure(Target.base())
+    qs = ["How many legs does a spider have?", "How many days are in a week?", "How many sides has a hexagon?",
+          "How many minutes are in an hour?", "Write one word for happy."]
+    long_sys = "You are a careful assistant for a class of students; answer in one short line and nothing more."
+    reqs = [ChatRequest(base, [{"role": "system", "content": long_sys}, {"role": "user", "content": q}],
+                        {"temperature": 0, "seed": 0, "num_predict": 24}) for q in qs]
+    together = engine.chat_batch(reqs)
+    batch = engine._ensure_base().batch
+    split_together = list(batch.prefix)
+    alone = [solo(engine, base, r.messages, r.options) for r in reqs[:4]]
+    assert batch.prefix == split_together  # the same split as in the batch, not "... How many"
+    assert [r.text for r in together[:4]] == [r.text for r in alone]

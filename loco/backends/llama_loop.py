@@ -21,7 +21,9 @@ and shaped like llama.cpp's own ``examples/batched`` and ``examples/parallel``:
   each sample draws its first token from the same logits;
 * prompts that begin alike (an eval's items share the chat template's
   system turn and the start of the user turn) decode their common prefix
-  once, in a slot of its own beside the ``n_seq_max`` working slots; each
+  once, in a slot of its own beside the ``n_seq_max`` working slots (the
+  prefix ends just after a turn marker of the chat template, so a prompt is
+  split at the same place whatever it shares a batch with); each
   request then starts from a copy of that slot and decodes only the rest of
   its prompt. The prefix slot outlives a call: the next call keeps the part
   its prompts share with it (``llama_memory_seq_rm`` from the first position
@@ -236,6 +238,11 @@ class BatchContext:
         else:
             return 0
         target = min(target, min(len(p) for p in prompts) - 1)
+        # end the prefix just after a control token (a turn marker of the chat template), so that
+        # a prompt is split at the same place whatever it is batched with: the split changes how
+        # llama.cpp groups the rows of its matrix products, and with it the last bits of the logits
+        while target > 0 and not ll.llama_vocab_is_control(self.vocab, first[target - 1]):
+            target -= 1
         if target < MIN_PREFIX:
             return 0
         keep = common_prefix(self.prefix, first[:target])
