@@ -122,6 +122,9 @@ def load_results(home: Path | None = None) -> Results:
             for rec in _read_json(path, root, res.problems):
                 if sem_dir.name == ROUTER_DIR:
                     rec["semester"] = rec.get("semester") or semester_of(rec.get("evaluated_at"))
+                    inner = rec.get("result")
+                    if isinstance(inner, dict) and "accuracy" not in rec:  # `loco router eval` files its figures under result
+                        rec.update({k: inner[k] for k in ("accuracy", "n") if k in inner})
                     if _num(rec.get("accuracy")) is None:
                         res.problems.append((rec["semester"], f"{rec['_file']}: no routing accuracy; skipped"))
                         continue
@@ -401,6 +404,21 @@ class Report:
         }
 
 
+
+def _shown(path: Path) -> str:
+    """A folder as a report names it: relative to the working directory when inside it, else
+    ``LOCO_HOME/...`` when under loco's home, so a committed report names no machine's paths."""
+    from .settings import loco_home
+
+    path = Path(path).resolve()
+    for root, label in ((Path.cwd().resolve(), None), (Path(loco_home()).resolve(), "LOCO_HOME")):
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        return str(rel) if label is None else f"{label}/{rel}"
+    return str(path)
+
 def build(
     semester: str | None = None,
     out_dir: str | Path | None = None,
@@ -452,7 +470,7 @@ def build(
     md: list[str] = [f"# loco semester report: {semester}", ""]
     md.append(
         f"Generated {now} from {n_records} eval record{'s' if n_records != 1 else ''} and {n_router} router "
-        f"evaluation{'s' if n_router != 1 else ''} archived in `{home / 'results'}`, "
+        f"evaluation{'s' if n_router != 1 else ''} archived in `{_shown(home / 'results')}`, "
         f"covering {', '.join(semesters)}."
     )
     md += ["", "## System", ""]

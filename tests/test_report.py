@@ -196,3 +196,18 @@ def test_cli_lists_registry_domains_without_results(results, tmp_path, repo):
     assert res.exit_code == 0, res.output
     problems = json.loads(res.stdout)["problems"]
     assert "domain summarisation: no record with an adapter score" in problems
+
+
+def test_a_router_eval_archived_by_loco_router_eval_counts_in_the_report(tmp_path, monkeypatch, repo):
+    # the record as `loco router eval` itself writes it (figures under "result"), not a hand-made one
+    monkeypatch.setenv("LOCO_HOME", str(tmp_path))
+    monkeypatch.chdir(repo)
+    ran = CliRunner().invoke(main, ["router", "eval", "evals/router/test.jsonl", "--json"])
+    assert ran.exit_code == 0, ran.output
+    printed = json.loads(ran.output)
+    archived = list((tmp_path / "results" / "router").glob("*.json"))
+    assert len(archived) == 1
+    res = report.load_results(tmp_path)
+    assert len(res.router) == 1 and not [p for p in res.problems if "routing accuracy" in p[1]]
+    accuracy = printed.get("accuracy", printed.get("result", {}).get("accuracy"))
+    assert res.router[0]["accuracy"] == pytest.approx(accuracy)
