@@ -404,7 +404,6 @@ class Report:
         }
 
 
-
 def _shown(path: Path) -> str:
     """A folder as a report names it: relative to the working directory when inside it, else
     ``LOCO_HOME/...`` when under loco's home, so a committed report names no machine's paths."""
@@ -418,6 +417,7 @@ def _shown(path: Path) -> str:
             continue
         return str(rel) if label is None else f"{label}/{rel}"
     return str(path)
+
 
 def build(
     semester: str | None = None,

@@ -228,12 +228,10 @@ class BatchContext:
         one distinct prompt, the one it shares with the last prompt admitted. At least one
         token of every prompt stays to be decoded (its logits give the first token)."""
         ll = self.ll
-        distinct = {tuple(p) for p in prompts}
-        if len(distinct) > 1:
-            first = prompts[0]
+        first = prompts[0]
+        if any(p != first for p in prompts[1:]):
             target = min(common_prefix(first, p) for p in prompts)
         elif self.last_prompt:
-            first = prompts[0]
             target = common_prefix(first, self.last_prompt)
         else:
             return 0
@@ -303,10 +301,11 @@ class BatchContext:
         free = list(range(width))[::-1]
         running: list[_Seq] = []
         try:
-            pending_prompts = [requests[g[0]].tokens for g in waiting]
-            shared = self._plan_prefix(pending_prompts) if pending_prompts else 0
-            if pending_prompts:
-                self.last_prompt = list(pending_prompts[-1])
+            prompts = [requests[g[0]].tokens for g in waiting]
+            shared = 0
+            if prompts:
+                shared = self._plan_prefix(prompts)
+                self.last_prompt = list(prompts[-1])
             while waiting or running:
                 self.batch.n_tokens = 0
                 steps: list[tuple[_Seq, int]] = []  # (sequence, batch index of its logits)

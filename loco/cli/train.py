@@ -112,7 +112,7 @@ def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_
         threads=threads,
     )
     bar = None
-    tty = show_progress(as_json)  # a terminal: a bar; else (a log) a line every tenth of the run
+    tty = show_progress(as_json)  # a terminal gets a bar
 
     def on_step(step) -> None:
         nonlocal bar
