@@ -12,10 +12,20 @@ data, ``dev`` templates (other wordings and other situations, and other
 names) make a development set that measures whether what was learnt carries
 over to problems the adapter has not seen the form of.
 
+Version 2 (``--version 2``; templates in :mod:`loco.train.math_templates`)
+has 60+ train and 16+ dev templates, each told in three or more wordings
+chosen at random, numbers from one to three digits, and worked answers of
+one short line per step in which additions, subtractions, products and
+quotients of multi-digit numbers are taken apart by place value
+(``125 + 87 = 125 + 80 + 7 = 205 + 7 = 212``); the arithmetic of every line
+is checked as it is generated. Version 1 (the default) is unchanged.
+
 Command line::
 
     python -m loco.train.mathgen --split train --n 2000 --seed 1 --out evals/train/math-word-problems.jsonl
     python -m loco.train.mathgen --split dev --n 64 --seed 2 --out evals/dev/math-dev.jsonl --benchmark
+    python -m loco.train.mathgen --version 2 --split train --n 3000 --seed 1 --out evals/train/math-word-problems-v2.jsonl
+    python -m loco.train.mathgen --version 2 --split dev --n 80 --seed 2 --out evals/dev/math-dev-v2.jsonl --benchmark
 """
 
 from __future__ import annotations
@@ -50,6 +60,8 @@ class Problem:
     answer: str  # worked answer ending with "#### N"
     value: int
     template: str
+    kind: str = ""  # version 2: the operations in order, e.g. "*-"
+    wording: int = -1  # version 2: which wording of the template
 
 
 Template = Callable[[random.Random, list[str]], Problem]
@@ -311,8 +323,43 @@ def d_pocket(rng, names):
 DEV_TEMPLATES: dict[str, Template] = {f.__name__[2:]: f for f in (d_bus, d_legs, d_garden, d_team, d_fuel, d_bake, d_minutes, d_pocket)}
 
 
-def generate(split: str, n: int, seed: int) -> list[Problem]:
+def _generate_v2(split: str, n: int, seed: int) -> list[Problem]:
+    from . import math_templates as mt
+
+    templates = mt.TRAIN if split == "train" else mt.DEV
+    people = mt.TRAIN_PEOPLE if split == "train" else mt.DEV_PEOPLE
+    rng = random.Random(seed)
+    keys = list(templates)
+    out: list[Problem] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 50 * n:
+            raise RuntimeError(f"could only make {len(out)} distinct problems")
+        t = templates[keys[len(out) % len(keys)]]
+        values, steps, value = t.draw(rng)
+        w = rng.randrange(len(t.wordings))
+        question = t.wordings[w].format(**mt.people_vars(rng, people), **values)
+        if question in seen:
+            continue
+        assert isinstance(value, int) and value >= 0, (t.name, value)
+        for line in steps:
+            mt.check_line(line)
+        last = mt.CHAIN.findall(steps[-1])[-1].split(" = ")[-1]
+        assert int(last) == value, (t.name, steps, value)
+        seen.add(question)
+        out.append(Problem(question, "\n".join(steps + [f"#### {value}"]), value, t.name, t.kind, w))
+    rng.shuffle(out)
+    return out
+
+
+def generate(split: str, n: int, seed: int, version: int = 1) -> list[Problem]:
     """``n`` distinct problems of ``split`` ("train" or "dev"), cycling over its templates."""
+    if version == 2:
+        return _generate_v2(split, n, seed)
+    if version != 1:
+        raise ValueError(f"unknown version {version}")
     templates = TRAIN_TEMPLATES if split == "train" else DEV_TEMPLATES
     names = TRAIN_NAMES if split == "train" else DEV_NAMES
     rng = random.Random(seed)
@@ -340,11 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", choices=["train", "dev"], default="train")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--version", type=int, choices=[1, 2], default=1, help="1: the first 20+8 templates (default); 2: more templates, wordings and sizes, place-value steps")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--benchmark", action="store_true", help="write benchmark items (expected_output, exact_match) instead of training examples")
     args = ap.parse_args(argv)
     lines = []
-    for i, p in enumerate(generate(args.split, args.n, args.seed), 1):
+    for i, p in enumerate(generate(args.split, args.n, args.seed, args.version), 1):
         if args.benchmark:
             rec = {"id": f"{args.split}-{i:04d}", "instruction": p.question, "expected_output": str(p.value), "evaluation_type": "exact_match"}
         else:
