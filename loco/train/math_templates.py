@@ -131,24 +131,18 @@ CHAIN = re.compile(r"\d+(?: [-+*/] \d+)*(?: = \d+(?: [-+*/] \d+)*)+")
 def evaluate(expr: str) -> Fraction:
     """An expression of whole numbers and ``+ - * /`` (spaces between), with the usual precedence."""
     tokens = expr.split()
-    terms: list[Fraction] = []
-    signs: list[int] = []
-    sign, term, op = 1, None, None
-    for tok in tokens:
-        if tok in "+-" and term is not None and op is None:
-            terms.append(term), signs.append(sign)
-            sign, term = (1 if tok == "+" else -1), None
-        elif tok in "*/":
-            op = tok
+    total, sign = Fraction(0), 1
+    term = Fraction(int(tokens[0]))
+    for op, tok in zip(tokens[1::2], tokens[2::2]):
+        value = Fraction(int(tok))
+        if op == "*":
+            term *= value
+        elif op == "/":
+            term /= value
         else:
-            value = Fraction(int(tok))
-            if term is None:
-                term = value
-            else:
-                term = term * value if op == "*" else term / value
-            op = None
-    terms.append(term), signs.append(sign)
-    return sum((s * t for s, t in zip(signs, terms)), Fraction(0))
+            total += sign * term
+            sign, term = (1 if op == "+" else -1), value
+    return total + sign * term
 
 
 def check_line(text: str) -> str:
