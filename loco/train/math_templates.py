@@ -675,7 +675,7 @@ def half_shells(rng):
 def pooled_stamps(rng):
     k, each = rng.randint(2, 9), rng.randint(4, 60)
     total = k * each
-    a = rng.randint(1, total - 1)
+    a = rng.randint(2, total - 2)
     b = total - a
     return dict(a=a, b=b, k=k), [f"Stamps together: {add(a, b)}.", f"Stamps in each pile: {div(total, k)}."], each
 
@@ -738,7 +738,7 @@ def sister_future_age(rng):
     "Today {b} of the {a} pupils in the class are off sick. The rest work in groups of {s}. How many groups are formed?",
 ))
 def class_groups(rng):
-    s, g, b = rng.randint(2, 6), rng.randint(3, 8), rng.randint(1, 6)
+    s, g, b = rng.randint(2, 6), rng.randint(3, 8), rng.randint(2, 6)
     a = s * g + b
     return dict(a=a, b=b, s=s), [f"Pupils present: {sub(a, b)}.", f"Groups: {div(a - b, s)}."], g
 
@@ -783,9 +783,9 @@ def party_guests(rng):
     "There are {m} children at a party and {k} pizzas, each cut into 8 slices. If every child gets the same number of slices, how many does each get?",
 ))
 def pizza_slices(rng):
-    m, each = rng.randint(2, 8), rng.randint(1, 6)
-    while (m * each) % 8:
-        m, each = rng.randint(2, 8), rng.randint(1, 6)
+    m, each = rng.randint(2, 12), rng.randint(1, 8)
+    while (m * each) % 8 or m * each < 16:
+        m, each = rng.randint(2, 12), rng.randint(1, 8)
     k = m * each // 8
     return dict(k=k, m=m), [f"Slices in all: {mul(k, 8)}.", f"Slices for each child: {div(8 * k, m)}."], each
 
@@ -796,7 +796,7 @@ def pizza_slices(rng):
     "{n} watched a film that was {h} hours {m} minutes long. What is its length in minutes?",
 ))
 def film_minutes(rng):
-    h, m = rng.randint(1, 3), rng.randint(5, 55)
+    h, m = rng.randint(2, 3), rng.randint(5, 55)
     return dict(h=h, m=m), [f"Minutes in {h} hours: {mul(h, 60)}.", f"Length of the film: {add(60 * h, m)}."], 60 * h + m
 
 
@@ -818,7 +818,7 @@ def morning_minutes(rng):
     "{n} made {f} free throws, each worth 1 point, and {k} baskets worth 2 points each. What was {his} total score?",
 ))
 def basketball_points(rng):
-    k, f = rng.randint(2, 19), rng.randint(1, 12)
+    k, f = rng.randint(2, 19), rng.randint(2, 12)
     return dict(k=k, f=f), [f"Points from baskets: {mul(k, 2)}.", f"All the points: {add(2 * k, f)}."], 2 * k + f
 
 
@@ -828,7 +828,7 @@ def basketball_points(rng):
     "How many metres are left for {n} to run if {his} goal is {D} metres and {he} has done {k} laps of 400 metres?",
 ))
 def track_laps(rng):
-    k = rng.randint(1, 8)
+    k = rng.randint(2, 8)
     D = 400 * k + rng.choice([100, 200, 400, 800, 1000])
     return dict(D=D, k=k), [f"Metres run: {mul(k, 400)}.", f"Metres still to run: {sub(D, 400 * k)}."], D - 400 * k
 
@@ -906,7 +906,7 @@ def quarter_cards(rng):
     q = rng.randint(3, 40)
     a = 4 * q
     kept = a - q
-    b = rng.randint(1, kept - 1)
+    b = rng.randint(2, kept - 1)
     return dict(a=a, b=b), [
         f"A quarter of the cards: {div(a, 4)}.", f"Cards kept: {sub(a, q)}.", f"Cards now: {sub(kept, b)}."
     ], kept - b
@@ -1171,7 +1171,7 @@ def bottle_bank(rng):
     "Tonight {b} of the chess club's {a} members stayed home. The rest pair up for games. How many pairs are there?",
 ))
 def chess_pairs(rng):
-    g, b = rng.randint(3, 20), rng.randint(1, 7)
+    g, b = rng.randint(3, 20), rng.randint(2, 7)
     a = 2 * g + b
     return dict(a=a, b=b), [f"Members present: {sub(a, b)}.", f"Pairs: {div(2 * g, 2)}."], g
 
