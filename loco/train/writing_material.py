@@ -782,8 +782,8 @@ FRAMES = {
     "dev": [
         "Task: {verb} {req}.\nConstraints:\n{numbered}",
         "Could you {verb} {req}? A few things to keep in mind: {cons}",
-        "Keeping to these rules ({semi}) {verb} {req}.",
-        "{cons}\nWith all of that in mind {verb} {req}.",
+        "Keeping to these rules ({semi}), {verb} {req}.",
+        "{cons}\nWith all of that in mind, {verb} {req}.",
     ],
 }
 
@@ -884,9 +884,9 @@ PHRASINGS: dict[str, dict[str, list[str]]] = {
         "dev": ['Kick off with the exact words "{phrase}".', 'The response has to start with "{phrase}".', 'Lead with the phrase "{phrase}".'],
     },
     "ends": {
-        "train": ['End your answer with the exact phrase "{phrase}"', 'Finish with the words "{phrase}"', 'The last words must be "{phrase}"',
-                  'Close the response with "{phrase}"', 'Make sure the text ends with "{phrase}"', 'Your final words should be "{phrase}"'],
-        "dev": ['Conclude with the exact phrase "{phrase}"', 'The response must end with "{phrase}"', 'Wrap up with the words "{phrase}"'],
+        "train": ['End your answer with the exact phrase "{phrase}".', 'Finish with the words "{phrase}".', 'The last words must be "{phrase}".',
+                  'Close the response with "{phrase}".', 'Make sure the text ends with "{phrase}".', 'Your final words should be "{phrase}".'],
+        "dev": ['Conclude with the exact phrase "{phrase}".', 'The response must end with "{phrase}".', 'Wrap up with the words "{phrase}".'],
     },
     "json_exact": {
         "train": ["Answer with one JSON object with exactly the keys {keys} and nothing else.", "Format the whole answer as a JSON object with exactly the keys {keys}.",
