@@ -1,22 +1,37 @@
 """A seeded generator of short writing tasks with verifiable constraints, and answers that meet them.
 
-Each example asks for a short text (a note, an email, a description, a
-list of tips ...) on a topic and adds one to three constraints of the kinds
-loco's ``constraints`` scorer checks (word limits, a number of bullets or
-paragraphs, a title in ``<<double angle brackets>>``, all lower-case, no
-commas, words that must or must not appear, a P.S., a given opening or
-closing phrase, a JSON object, placeholders in square brackets). The answer
-is assembled from sentences written for this project about each topic, and
-is built to meet every constraint; :func:`generate` checks that with the
-scorer's own checks when they are importable.
+Each example asks for a short text on a topic and adds constraints of the
+kinds loco's ``constraints`` scorer checks; the answer is assembled from
+sentences written for this project about each topic and built to meet every
+constraint, and :func:`generate` keeps only answers that pass the scorer's own
+strict checks.
 
-Topics are split: ``train`` topics make the training data, ``dev`` topics
-(never trained on) make a development set in benchmark form.
+Version 1 (the default, output frozen): 24 topics of six sentences, one frame
+("Write {a short note} about {topic}. {constraints}"), about three wordings
+per constraint and one to three constraints (word maximum, exact sentences,
+bullets, paragraphs, a ``<<title>>``, lower case, no commas, words to use or
+avoid, a P.S., an opening or closing phrase, JSON, placeholders, quotation).
+Topics are split: ``train`` topics make the training data, ``dev`` topics a
+development set in benchmark form.
+
+Version 2 (``--version 2``) adds the topics of :mod:`loco.train.writing_material`
+(eight comma-free sentences each) and gives every topic a text type (email,
+letter, announcement, product description, tips, short story, poem, diary
+entry, review, explanation for children, note) whose answers look like it:
+greetings and sign-offs, bullet lists, stanzas, openers and closers. A task
+has one to four compatible constraints of every scorer kind (word and
+sentence limits as maximum, minimum, range or exact count, keyword frequency
+too); their numbers and phrases are measured on the assembled answer. The
+``dev`` split uses only dev topics, dev wordings of the constraints, dev
+frames (where the constraints sit in the request), dev verbs and dev
+descriptions of the text, none of which appear in ``train``.
 
 Command line::
 
     python -m loco.train.writinggen --split train --n 600 --seed 1 --out evals/train/writing-constraints.jsonl
     python -m loco.train.writinggen --split dev --n 60 --seed 2 --out evals/dev/writing-dev.jsonl --benchmark
+    python -m loco.train.writinggen --version 2 --split train --n 1200 --seed 1 --out evals/train/writing-constraints-v2.jsonl
+    python -m loco.train.writinggen --version 2 --split dev --n 80 --seed 2 --out evals/dev/writing-dev-v2.jsonl --benchmark
 """
 
 from __future__ import annotations
