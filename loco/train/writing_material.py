@@ -758,7 +758,7 @@ REQUESTS: dict[str, dict[str, list[str]]] = {
         "dev": ["a kid-friendly answer to the question of {about}"],
     },
     "note": {
-        "train": ["a short note about {about}", "a short paragraph about {about}", "a brief text about {about}"],
+        "train": ["a short note about {about}", "a short text about {about}", "a brief text about {about}"],
         "dev": ["a few sentences on {about}", "a small piece of writing on {about}"],
     },
 }
@@ -901,7 +901,7 @@ PHRASINGS: dict[str, dict[str, list[str]]] = {
     "placeholders": {
         "train": ["Include at least {n_ph} in square brackets, such as [date].", "Leave at least {n_ph} to fill in, written in square brackets like [name].",
                   "Use {n} or more placeholders like [address].", "The response must contain at least {n_ph} in square brackets.",
-                  "Make sure there are at least {n} bracketed placeholders such as [time].", "Add at least {n_ph} in [brackets] for details to be filled in later."],
+                  "Make sure the text has at least {n_ph} in brackets such as [time].", "Add at least {n_ph} in [brackets] for details to be filled in later."],
         "dev": ["Put in at least {n_ph} in square brackets, for example [location].", "There should be a minimum of {n_ph} written like [this].",
                 "Mark at least {n_ph} with square brackets."],
     },
@@ -952,7 +952,7 @@ POSTSCRIPTS = {
 # Sentences with placeholders in square brackets, per text type: (sentence, number of placeholders).
 PLACEHOLDER_SENTENCES = {
     "email": [("You can call me on [phone number].", 1), ("I am free on [day] at [time].", 2)],
-    "letter": [("My new address is [address].", 1), ("I will call you on [day] at [time].", 2)],
+    "letter": [("You can reach me on [phone number].", 1), ("I could meet on [day] at [time].", 2)],
     "announcement": [("It starts at [time] on [date].", 2), ("For more information contact [name] at [email address].", 2), ("The address is [address].", 1)],
     "product": [("It costs only [price].", 1), ("Order now at [website] and use the code [code].", 2)],
     "review": [("Written by [name] on [date].", 2), ("I visited on [date].", 1)],

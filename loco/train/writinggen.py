@@ -606,7 +606,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
             intro = outro = None
             if ttype in ("email", "announcement", "review", "explanation") and len(items) >= 3:
                 intro = items.pop(0)
-                if ttype in ("email", "review", "announcement") and len(items) >= 4:
+                if ttype in ("email", "review", "announcement") and len(items) >= 3:
                     outro = items.pop()
             if intro is None and (opener or has("starts") or rng.random() < 0.5):
                 intro = opener or rng.choice(mat.BULLET_INTROS.get(ttype) or mat.OPENERS.get(ttype) or ["Here are the main points:"])
@@ -621,7 +621,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
         else:
             if ttype != "poem":
                 if has("paragraphs"):
-                    k = rng.randint(2, min(4, len(body))) if len(body) >= 2 else 0
+                    k = rng.randint(2, min(4, max(2, len(body) // 2 + 1))) if len(body) >= 2 else 0
                     if k < 2:
                         return None
                 elif len(body) >= 6 and rng.random() < 0.3:
@@ -695,7 +695,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
                 spec["min"] = lo
             f = {"n": hi if v in ("sent_max", "sent_exact") else lo, "lo": lo, "hi": hi}
         elif v == "include":
-            pool = _content_words(text, 5, avoid)
+            pool = [w for w in _content_words(" ".join(body), 5, avoid) if _occurrences(w, text)]
             if not pool:
                 return None
             ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
@@ -710,7 +710,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
             spec = {"kind": "exclude_words", "words": ws}
             f = {"ws": ws}
         elif v == "keyword":
-            pool = [w for w in _content_words(text, 4, avoid) if _occurrences(w, text) >= 2]
+            pool = [w for w in _content_words(" ".join(body), 4, avoid) if _occurrences(w, text) >= 2]
             if not pool:
                 return None
             word = rng.choice(pool)
