@@ -1,22 +1,37 @@
 """A seeded generator of short writing tasks with verifiable constraints, and answers that meet them.
 
-Each example asks for a short text (a note, an email, a description, a
-list of tips ...) on a topic and adds one to three constraints of the kinds
-loco's ``constraints`` scorer checks (word limits, a number of bullets or
-paragraphs, a title in ``<<double angle brackets>>``, all lower-case, no
-commas, words that must or must not appear, a P.S., a given opening or
-closing phrase, a JSON object, placeholders in square brackets). The answer
-is assembled from sentences written for this project about each topic, and
-is built to meet every constraint; :func:`generate` checks that with the
-scorer's own checks when they are importable.
+Each example asks for a short text on a topic and adds constraints of the
+kinds loco's ``constraints`` scorer checks; the answer is assembled from
+sentences written for this project about each topic and built to meet every
+constraint, and :func:`generate` keeps only answers that pass the scorer's own
+strict checks.
 
-Topics are split: ``train`` topics make the training data, ``dev`` topics
-(never trained on) make a development set in benchmark form.
+Version 1 (the default, output frozen): 24 topics of six sentences, one frame
+("Write {a short note} about {topic}. {constraints}"), about three wordings
+per constraint and one to three constraints (word maximum, exact sentences,
+bullets, paragraphs, a ``<<title>>``, lower case, no commas, words to use or
+avoid, a P.S., an opening or closing phrase, JSON, placeholders, quotation).
+Topics are split: ``train`` topics make the training data, ``dev`` topics a
+development set in benchmark form.
+
+Version 2 (``--version 2``) adds the topics of :mod:`loco.train.writing_material`
+(eight comma-free sentences each) and gives every topic a text type (email,
+letter, announcement, product description, tips, short story, poem, diary
+entry, review, explanation for children, note) whose answers look like it:
+greetings and sign-offs, bullet lists, stanzas, openers and closers. A task
+has one to four compatible constraints of every scorer kind (word and
+sentence limits as maximum, minimum, range or exact count, keyword frequency
+too); their numbers and phrases are measured on the assembled answer. The
+``dev`` split uses only dev topics, dev wordings of the constraints, dev
+frames (where the constraints sit in the request), dev verbs and dev
+descriptions of the text, none of which appear in ``train``.
 
 Command line::
 
     python -m loco.train.writinggen --split train --n 600 --seed 1 --out evals/train/writing-constraints.jsonl
     python -m loco.train.writinggen --split dev --n 60 --seed 2 --out evals/dev/writing-dev.jsonl --benchmark
+    python -m loco.train.writinggen --version 2 --split train --n 1200 --seed 1 --out evals/train/writing-constraints-v2.jsonl
+    python -m loco.train.writinggen --version 2 --split dev --n 80 --seed 2 --out evals/dev/writing-dev-v2.jsonl --benchmark
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,6 +257,9 @@ class Task:
     output: str
     constraints: list[dict[str, Any]]
     topic: str
+    phrasings: tuple[str, ...] = ()  # version 2: the wording template of each constraint, in order
+    frame: str = ""  # version 2: the frame that places the constraints in the request
+    request: str = ""  # version 2: the description of the text asked for
 
 
 def _words(text: str) -> set[str]:
@@ -375,8 +394,419 @@ def _make(rng: random.Random, topic: str, title: str, sentences: list[str]) -> T
     return Task(instruction, out, constraints, topic)
 
 
-def generate(split: str, n: int, seed: int, check: bool = True) -> list[Task]:
+# ---------------------------------------------------------------- version 2
+
+def _v2_topics(split: str) -> dict[str, dict[str, Any]]:
+    from . import writing_material as mat
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, (title, sentences) in TOPICS[split].items():
+        out[name] = {"title": title, "sentences": sentences, **mat.V1_TOPIC_TYPES[name]}
+    out.update(mat.TOPICS[split])
+    return out
+
+
+#: Version-2 topics per split: the version-1 topics with a text type, and the new ones.
+TOPICS_V2: dict[str, dict[str, dict[str, Any]]] = {split: _v2_topics(split) for split in ("train", "dev")}
+
+# How often each constraint variant is drawn.
+_V2_WEIGHTS = {
+    "word_max": 3.0, "word_min": 2.0, "word_range": 1.5, "sent_max": 2.0, "sent_min": 1.5, "sent_exact": 1.5, "sent_range": 1.0,
+    "include": 3.0, "exclude": 3.0, "keyword": 2.5, "bullets": 4.5, "paragraphs": 3.0, "title": 3.0, "lowercase": 3.0,
+    "no_commas": 3.0, "quotation": 2.0, "postscript": 3.0, "starts": 3.0, "ends": 3.0, "json_exact": 1.5, "json_keys": 1.0,
+    "placeholders": 2.5,
+}
+_SHAPES = {"bullets", "paragraphs", "json_exact", "json_keys"}
+_SENT = {"sent_max", "sent_min", "sent_exact", "sent_range"}
+_JSON_CONFLICTS = {"title", "quotation", "starts", "ends", "postscript", "no_commas"} | _SENT
+_CONFLICTS = {
+    frozenset(p) for p in [("quotation", "starts"), ("quotation", "ends"), ("quotation", "bullets"), ("title", "starts"),
+                           ("ends", "postscript"), ("postscript", "paragraphs"), ("bullets", "sent_exact"),
+                           ("sent_exact", "title"), ("sent_exact", "postscript")]
+}
+_BULLET_TYPES = {"tips", "product", "announcement", "review", "explanation", "note", "email"}
+_WORD_RE = re.compile(r"[A-Za-z]+")
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
+
+
+def _type_ok(variant: str, ttype: str) -> bool:
+    from . import writing_material as mat
+
+    if variant == "bullets":
+        return ttype in _BULLET_TYPES
+    if variant in _SENT:
+        return ttype != "poem" and (variant != "sent_exact" or ttype not in ("email", "letter"))
+    if variant == "placeholders":
+        return ttype in mat.PLACEHOLDER_SENTENCES
+    return True
+
+
+def _compatible(a: str, b: str) -> bool:
+    if a[:4] == b[:4] and a[:4] in ("word", "sent", "json"):
+        return False  # one word limit, one sentence limit, one JSON request
+    if a in _SHAPES and b in _SHAPES:
+        return False
+    if a.startswith("json") and b in _JSON_CONFLICTS or b.startswith("json") and a in _JSON_CONFLICTS:
+        return False
+    return frozenset((a, b)) not in _CONFLICTS
+
+
+def _pick_variants(rng: random.Random, ttype: str) -> list[str]:
+    n = rng.choices([1, 2, 3, 4], weights=[2, 3, 3, 2])[0]
+    pool = [v for v in _V2_WEIGHTS if _type_ok(v, ttype)]
+    chosen: list[str] = []
+    while pool and len(chosen) < n:
+        v = rng.choices(pool, weights=[_V2_WEIGHTS[p] for p in pool])[0]
+        pool.remove(v)
+        if all(_compatible(v, c) for c in chosen):
+            chosen.append(v)
+    return chosen
+
+
+def _nw(n: int) -> str:
+    return _NUMBER_WORDS[n] if 0 <= n < len(_NUMBER_WORDS) else str(n)
+
+
+def _quoted(words: list[str], conj: str) -> str:
+    q = [f'"{w}"' for w in words]
+    return q[0] if len(q) == 1 else ", ".join(q[:-1]) + f" {conj} " + q[-1]
+
+
+def _clause(sentence: str) -> str:
+    """A constraint sentence as a clause of a longer sentence: no final full stop, lower-case first word."""
+    s = sentence
+    if s.endswith(".") and not s.endswith('."') and not s.endswith("P.S."):
+        s = s[:-1]
+    first = s.split(" ", 1)[0]
+    if len(first) > 1 and first[1:].islower():
+        s = s[0].lower() + s[1:]
+    return s
+
+
+def _tidy(text: str) -> str:
+    """No doubled end marks where a quoted phrase or P.S. ends a sentence ('"See you."' not '"See you.".')."""
+    return re.sub(r'([.?!]"?)\.(?=\s|$)', r"\1", text)
+
+
+def _content_words(text: str, min_len: int, avoid: set[str]) -> list[str]:
+    text = re.sub(r"\[[^\]]*\]", " ", text)
+    from . import writing_material as mat
+
+    out: list[str] = []
+    for w in _WORD_RE.findall(text):
+        lw = w.lower()
+        if len(lw) >= min_len and lw not in mat.STOPWORDS and lw not in avoid and lw not in out:
+            out.append(lw)
+    return out
+
+
+def _occurrences(word: str, text: str) -> int:
+    return len(re.findall(r"(?<![^\W_])" + re.escape(word) + r"(?![^\W_])", text, re.IGNORECASE))
+
+
+def _edge_phrase(rng: random.Random, text: str, start: bool, whole: int = 0) -> str:
+    tokens = text.split()
+    k = whole or rng.randint(2, 5)
+    k = min(k, len(tokens))
+    phrase = " ".join(tokens[:k] if start else tokens[-k:])
+    return phrase.rstrip(",:") if start else phrase
+
+
+def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> Task | None:
+    """One version-2 task on ``topic`` with phrasings and frames of ``split``; None when the draw does not fit."""
+    from . import writing_material as mat
+    from ..evals.constraints import count_sentences, count_words
+
+    ttype = m["type"]
+    variants = _pick_variants(rng, ttype)
+    has = set(variants).__contains__
+    json_v = next((v for v in variants if v.startswith("json")), None)
+
+    # the sentences (or lines) of the answer
+    raw = m["sentences"]
+    unused: list[str] = []
+    if ttype == "poem":
+        body = list(raw) if has("paragraphs") else rng.choice([raw[:4], raw[4:], list(raw)])
+        groups = [body[i : i + 4] for i in range(0, len(body), 4)]
+    else:
+        clean = [s.lstrip("~") for s in raw]
+        optional = [i for i, s in enumerate(raw) if s.startswith("~")] or list(range(1, len(raw) - 1))
+        keep = rng.randint(0 if len(optional) < len(raw) - 2 else 1, len(optional))
+        dropped = set(rng.sample(optional, len(optional) - keep))
+        body = [s for i, s in enumerate(clean) if i not in dropped]
+        unused = [clean[i] for i in sorted(dropped)]
+        groups = [body]
+
+    greeting = signoff = None
+    sender = m.get("sender", "")
+    if ttype in ("email", "letter"):
+        tone = m.get("tone", "friendly")
+        hello = "Dear" if m["greet"] == "Sir or Madam" else rng.choice(mat.GREETINGS[tone])
+        greeting = f"{hello} {m['greet']},"
+        closing = "Yours faithfully" if m["greet"] == "Sir or Madam" and rng.random() < 0.5 else rng.choice(mat.SIGNOFFS[tone])
+    elif ttype == "diary" and not has("sent_exact") and rng.random() < (0.6 if has("starts") else 0.3):
+        greeting = "Dear diary,"
+
+    placeholder_line = None
+    if has("placeholders"):
+        if ttype in ("email", "letter") and not has("ends") and rng.random() < 0.5:
+            sender = "[your name]"
+        if sender != "[your name]" or rng.random() < 0.5:
+            placeholder_line = rng.choice(mat.PLACEHOLDER_SENTENCES[ttype])[0]
+    if ttype in ("email", "letter"):
+        signoff = f"{closing},\n{sender}"
+
+    opener = closer = None
+    if not greeting and ttype in mat.OPENERS and rng.random() < (0.5 if has("starts") else 0.12):
+        opener = rng.choice(mat.OPENERS[ttype])
+    if not signoff and ttype in mat.CLOSERS and rng.random() < (0.5 if has("ends") else 0.12):
+        closer = rng.choice(mat.CLOSERS[ttype])
+
+    ps = rng.choice(mat.POSTSCRIPTS[ttype]) if has("postscript") else None
+    title_line = f"<<{m['title']}>>" if has("title") else None
+
+    if json_v:
+        keys = list(rng.choice(mat.JSON_KEYS[ttype]))
+        items = list(body)
+        last = None
+        if "verdict" in keys or "tagline" in keys:
+            if len(items) < 3:
+                return None
+            last = items.pop()
+        joiner = "\n" if ttype == "poem" else " "
+        main_text = joiner.join(([opener] if opener else []) + items + ([placeholder_line] if placeholder_line else []) + ([closer] if closer else []))
+        obj: dict[str, Any] = {}
+        for k in keys:
+            if k in ("title", "headline", "subject", "name", "product", "question"):
+                obj[k] = m["title"]
+            elif k == "to":
+                obj[k] = m["greet"]
+            elif k == "greeting":
+                obj[k] = (greeting or "").rstrip(",")
+            elif k == "from":
+                obj[k] = sender
+            elif k == "topic":
+                obj[k] = m.get("about", topic)
+            elif k in ("tips", "features", "points", "lines"):
+                obj[k] = items + ([placeholder_line] if placeholder_line else [])
+            elif k in ("verdict", "tagline"):
+                obj[k] = last
+            else:
+                obj[k] = main_text
+        style = rng.random()
+        if style < 0.4:
+            text = json.dumps(obj, ensure_ascii=False)
+        elif style < 0.8:
+            text = json.dumps(obj, ensure_ascii=False, indent=2)
+        else:
+            text = "```json\n" + json.dumps(obj, ensure_ascii=False, indent=2) + "\n```"
+    else:
+        if has("bullets"):
+            items = list(body)
+            intro = outro = None
+            if ttype in ("email", "announcement", "review", "explanation") and len(items) >= 3:
+                intro = items.pop(0)
+                if ttype in ("email", "review", "announcement") and len(items) >= 3:
+                    outro = items.pop()
+            if intro is None and (opener or has("starts") or rng.random() < 0.5):
+                intro = opener or rng.choice(mat.BULLET_INTROS.get(ttype) or mat.OPENERS.get(ttype) or ["Here are the main points:"])
+            elif intro is not None and opener:
+                intro = f"{opener} {intro}"
+            if len(items) < 2:
+                return None
+            blocks = ["\n".join(([intro] if intro else []) + [f"- {s}" for s in items])]
+            tail = " ".join(x for x in (outro, placeholder_line, closer) if x)
+            if tail:
+                blocks.append(tail)
+        else:
+            if ttype != "poem":
+                if has("paragraphs"):
+                    k = rng.randint(2, min(4, max(2, len(body) // 2 + 1))) if len(body) >= 2 else 0
+                    if k < 2:
+                        return None
+                elif len(body) >= 6 and rng.random() < 0.3:
+                    k = 2
+                else:
+                    k = 1
+                cuts = sorted(rng.sample(range(1, len(body)), k - 1))
+                groups = [body[a:b] for a, b in zip([0] + cuts, cuts + [len(body)])]
+                groups = [list(g) for g in groups]
+                if placeholder_line:
+                    if ttype in ("review", "note") or len(groups[-1]) < 2:
+                        groups[-1].append(placeholder_line)
+                    else:
+                        groups[-1].insert(len(groups[-1]) - 1, placeholder_line)
+                if opener:
+                    groups[0].insert(0, opener)
+                if closer:
+                    groups[-1].append(closer)
+                blocks = [" ".join(g) for g in groups]
+            else:
+                if closer:
+                    groups[-1] = groups[-1] + [closer]
+                blocks = ["\n".join(g) for g in groups]
+        head = [x for x in (title_line, greeting) if x]
+        if has("paragraphs"):
+            blocks[0] = "\n".join(head + [blocks[0]])
+            if signoff:
+                blocks[-1] = blocks[-1] + "\n" + signoff
+        else:
+            blocks = head + blocks + ([signoff] if signoff else [])
+        if ps:
+            blocks.append(ps)
+        text = "\n\n".join(blocks)
+
+    if has("no_commas"):
+        text = text.replace(",", "")
+    if has("lowercase"):
+        text = text.lower()
+    if has("quotation"):
+        text = f'"{text}"'
+
+    # each constraint, measured on the answer, and worded
+    n_words, n_sents = count_words(text), count_sentences(text)
+    avoid = set(keys) if json_v else set()
+    constraints: list[dict[str, Any]] = []
+    fields: dict[str, dict[str, Any]] = {}
+    for v in variants:
+        f: dict[str, Any] = {}
+        if v in ("word_max", "word_min", "word_range"):
+            hi = max(10, -(-(n_words + rng.randint(0, 20)) // 5) * 5)
+            lo = max(5, (n_words - rng.randint(0, 20)) // 5 * 5)
+            if lo > n_words:
+                lo = n_words
+            spec = {"kind": "word_count"}
+            if v != "word_min":
+                spec["max"] = hi
+            if v != "word_max":
+                spec["min"] = lo
+            f = {"n": hi if v == "word_max" else lo, "lo": lo, "hi": hi}
+        elif v in _SENT:
+            hi = n_sents + rng.randint(0 if v == "sent_max" else 1, 3)
+            lo = max(1, n_sents - rng.randint(0 if v == "sent_min" else 1, 2))
+            if v == "sent_exact":
+                lo = hi = n_sents
+            if v == "sent_range" and lo >= hi:
+                return None
+            spec = {"kind": "sentence_count"}
+            if v != "sent_min":
+                spec["max"] = hi
+            if v != "sent_max":
+                spec["min"] = lo
+            f = {"n": hi if v in ("sent_max", "sent_exact") else lo, "lo": lo, "hi": hi}
+        elif v == "include":
+            pool = [w for w in _content_words(" ".join(body), 5, avoid) if _occurrences(w, text)]
+            if not pool:
+                return None
+            ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
+            spec = {"kind": "include_words", "words": ws}
+            f = {"ws": ws}
+        elif v == "exclude":
+            pool = [w for w in _content_words(" ".join(unused), 5, avoid) + mat.FORBIDDEN if not _occurrences(w, text)]
+            pool = list(dict.fromkeys(pool))
+            if not pool:
+                return None
+            ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
+            spec = {"kind": "exclude_words", "words": ws}
+            f = {"ws": ws}
+        elif v == "keyword":
+            pool = [w for w in _content_words(" ".join(body), 4, avoid) if _occurrences(w, text) >= 2]
+            if not pool:
+                return None
+            word = rng.choice(pool)
+            n = rng.randint(2, _occurrences(word, text))
+            spec = {"kind": "keyword_frequency", "word": word, "min": n}
+            f = {"word": word, "n": n}
+        elif v == "bullets":
+            n = sum(1 for line in text.splitlines() if line.startswith("- "))
+            spec = {"kind": "bullets", "count": n}
+            f = {"n": n}
+        elif v == "paragraphs":
+            n = sum(1 for p in re.split(r"\n\s*\n", text) if p.strip())
+            spec = {"kind": "paragraphs", "count": n}
+            f = {"n": n}
+        elif v == "postscript":
+            spec = {"kind": "postscript", "marker": "P.S."}
+        elif v == "starts":
+            whole = len(greeting.split()) if greeting else (len(opener.split()) if opener and rng.random() < 0.7 else 0)
+            phrase = _edge_phrase(rng, text, True, whole)
+            spec = {"kind": "starts_with", "phrase": phrase}
+            f = {"phrase": phrase}
+        elif v == "ends":
+            whole = len((signoff or closer or "").split()) if (signoff or closer) and rng.random() < 0.7 else 0
+            phrase = _edge_phrase(rng, text, False, whole)
+            spec = {"kind": "ends_with", "phrase": phrase}
+            f = {"phrase": phrase}
+        elif v.startswith("json"):
+            spec = {"kind": "json", "keys": keys, "exact": v == "json_exact"}
+            f = {"keys": _quoted(keys, "and")}
+        elif v == "placeholders":
+            found = len(re.findall(r"\[[^\[\]\n]+\]", text))
+            if not found:
+                return None
+            n = rng.randint(1, found)
+            spec = {"kind": "placeholders", "min": n}
+            f = {"n": n, "n_ph": f"{_nw(n) if n == 1 else n} placeholder{'s' if n > 1 else ''}"}
+        else:  # title, lowercase, no_commas, quotation
+            spec = {"kind": mat.VARIANT_KIND[v]}
+        if "ws" in f:
+            ws = f.pop("ws")
+            noun = "the word" if len(ws) == 1 else "the words"
+            f.update(the_words=f"{noun} {_quoted(ws, 'and')}", the_words_or=f"{noun} {_quoted(ws, 'or')}", listed=_quoted(ws, "and"))
+        if "n" in f:
+            f["nw"] = _nw(f["n"])
+        constraints.append(spec)
+        fields[v] = f
+
+    order = rng.sample(range(len(variants)), len(variants))
+    templates = [rng.choice(mat.PHRASINGS[variants[i]][split]) for i in order]
+    sentences = [_tidy(t.format(**fields[variants[i]])) for t, i in zip(templates, order)]
+    clauses = [_clause(s) for s in sentences]
+    frame = rng.choice(mat.FRAMES[split])
+    verb = rng.choice(mat.VERBS[split])
+    request = rng.choice(mat.REQUESTS[ttype][split])
+    req = request.format(to=m.get("to", ""), about=m.get("about", topic))
+    runon = clauses[0] if len(clauses) == 1 else ", ".join(clauses[:-1]) + " and " + clauses[-1]
+    instruction = frame.format(
+        Verb=verb, verb=verb.lower(), req=req, cons=" ".join(sentences),
+        bullets="\n".join(f"- {s}" for s in sentences), numbered="\n".join(f"{i}. {s}" for i, s in enumerate(sentences, 1)),
+        runon=runon, semi="; ".join(clauses),
+    )
+    return Task(_tidy(instruction), text, [constraints[i] for i in order], topic, tuple(templates), frame, request)
+
+
+def _generate_v2(split: str, n: int, seed: int, check: bool) -> list[Task]:
+    from ..evals.constraints import check_all
+
+    topics = TOPICS_V2[split]
+    rng = random.Random(seed)
+    names = sorted(topics)
+    out: list[Task] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n:
+        attempts += 1
+        if attempts > 100 * n:
+            raise RuntimeError(f"could only make {len(out)} distinct tasks")
+        topic = names[attempts % len(names)]
+        t = _make_v2(rng, split, topic, topics[topic])
+        if t is None:
+            continue
+        key = t.instruction + "\x00" + t.output
+        if key in seen:
+            continue
+        if check and not all(c.strict for c in check_all(t.output, t.constraints)):
+            continue  # the assembled answer misses one of its constraints: not a good example
+        seen.add(key)
+        out.append(t)
+    rng.shuffle(out)
+    return out
+
+
+def generate(split: str, n: int, seed: int, check: bool = True, version: int = 1) -> list[Task]:
     """``n`` distinct tasks on the topics of ``split``, each answer checked against its constraints."""
+    if version == 2:
+        return _generate_v2(split, n, seed, check)
     topics = TOPICS[split]
     rng = random.Random(seed)
     names = sorted(topics)
@@ -415,10 +845,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--version", type=int, choices=[1, 2], default=1, help="1: the original generator (default); 2: more topics, text types, phrasings and frames")
     ap.add_argument("--benchmark", action="store_true", help="write benchmark items (constraints scorer) instead of training examples")
     args = ap.parse_args(argv)
     lines = []
-    for i, t in enumerate(generate(args.split, args.n, args.seed), 1):
+    for i, t in enumerate(generate(args.split, args.n, args.seed, version=args.version), 1):
         if args.benchmark:
             rec = {"id": f"wdev-{i:04d}", "instruction": t.instruction, "expected_output": "", "evaluation_type": "constraints", "evaluation_config": {"constraints": t.constraints}}
         else:
