@@ -94,3 +94,17 @@ def test_eval_bad_usage_exits_2(lib, args, message):
     assert res.exit_code == 2, res.output
     assert message in res.output
     assert "Traceback" not in res.output
+
+
+def test_eval_progress_lines_when_stderr_is_no_terminal(lib):
+    """A log file gets a line at each phase's start, every tenth and end (a bar would only draw at the end)."""
+    res = invoke("eval", "math-a", "--registry", str(lib), "--limit", "10")
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stderr.splitlines() if line.startswith(("generating:", "scoring:"))]
+    assert "generating: 0/" in lines[0]
+    done = [line for line in lines if line.startswith("generating:")]
+    total = int(done[0].split("/")[1])
+    assert done[-1] == f"generating: {total}/{total}" and len(done) <= 12
+    assert any(line.startswith("scoring:") for line in lines)
+    quiet = invoke("eval", "math-a", "--registry", str(lib), "--limit", "10", "--json")
+    assert "generating:" not in quiet.stderr

@@ -12,24 +12,36 @@ from ._common import backend_option, emit_json, format_option, json_option, note
 
 
 class _Bars:
-    """One click progress bar per phase, on stderr (only for people at a terminal)."""
+    """Progress on stderr: one click bar per phase at a terminal; elsewhere (a log file) a line when a phase
+    starts, at every tenth of it and at its end, since click's bar draws only when it ends there."""
 
     LABELS = {"system": "asking    ", "generate": "generating", "score": "scoring   "}
 
-    def __init__(self, enabled: bool):
+    def __init__(self, enabled: bool, tty: bool = True):
         self.enabled = enabled
+        self.tty = tty
         self.phase: str | None = None
         self.bar: Any = None
+        self.done = 0
 
     def __call__(self, phase: str, advance: int, total: int) -> None:
         if not self.enabled:
             return
         if phase != self.phase:
             self.close()
-            self.phase = phase
-            self.bar = click.progressbar(length=total, label=self.LABELS.get(phase, phase), file=sys.stderr, show_pos=True)
-            self.bar.__enter__()
-        self.bar.update(advance)
+            self.phase, self.done = phase, 0
+            if self.tty:
+                self.bar = click.progressbar(length=total, label=self.LABELS.get(phase, phase), file=sys.stderr, show_pos=True)
+                self.bar.__enter__()
+            else:
+                click.echo(f"{self.LABELS.get(phase, phase).strip()}: 0/{total}", err=True)
+        if self.bar is not None:
+            self.bar.update(advance)
+            return
+        every = max(1, total // 10)
+        before, self.done = self.done, self.done + advance
+        if advance and (self.done // every > before // every or self.done >= total):
+            click.echo(f"{self.LABELS.get(phase, phase).strip()}: {min(self.done, total)}/{total}", err=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -204,7 +216,7 @@ def eval_command(adapter, system_eval, dataset, limit, workers, votes, reread, m
     if judge and judge != "base":
         reg.adapter(judge)
     be = get_backend(backend, reg, notify=None if as_json else note)
-    bars = _Bars(show_progress(as_json))
+    bars = _Bars(not as_json, tty=sys.stderr.isatty())
     try:
         if system_eval:
             from ..evals.system import evaluate_system
