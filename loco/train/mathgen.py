@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .seeded import draw_distinct
+
 TRAIN_NAMES = [
     "Tom", "Anna", "Ravi", "Mei", "Lucas", "Sofia", "Omar", "Ella", "Jonas", "Priya", "Leo", "Nora",
     "Sam", "Ines", "Kofi", "Hana", "Marta", "Ben", "Aisha", "Felix", "Lena", "Diego", "Yuki", "Carl",
@@ -330,26 +332,20 @@ def _generate_v2(split: str, n: int, seed: int) -> list[Problem]:
     people = mt.TRAIN_PEOPLE if split == "train" else mt.DEV_PEOPLE
     rng = random.Random(seed)
     keys = list(templates)
-    out: list[Problem] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n:
-            raise RuntimeError(f"could only make {len(out)} distinct problems")
-        t = templates[keys[len(out) % len(keys)]]
+
+    def make(attempt: int, made: int) -> Problem:
+        t = templates[keys[made % len(keys)]]
         values, steps, value = t.draw(rng)
         w = rng.randrange(len(t.wordings))
         question = t.wordings[w].format(**mt.people_vars(rng, people), **values)
-        if question in seen:
-            continue
         assert isinstance(value, int) and value >= 0, (t.name, value)
         for line in steps:
             mt.check_line(line)
         last = mt.CHAIN.findall(steps[-1])[-1].split(" = ")[-1]
         assert int(last) == value, (t.name, steps, value)
-        seen.add(question)
-        out.append(Problem(question, "\n".join(steps + [f"#### {value}"]), value, t.name, t.kind, w))
+        return Problem(question, "\n".join(steps + [f"#### {value}"]), value, t.name, t.kind, w)
+
+    out = draw_distinct(n, make, lambda p: p.question, tries=50, what="problems")
     rng.shuffle(out)
     return out
 
@@ -364,18 +360,8 @@ def generate(split: str, n: int, seed: int, version: int = 1) -> list[Problem]:
     names = TRAIN_NAMES if split == "train" else DEV_NAMES
     rng = random.Random(seed)
     keys = list(templates)
-    out: list[Problem] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 50 * n:
-            raise RuntimeError(f"could only make {len(out)} distinct problems")
-        p = templates[keys[len(out) % len(keys)]](rng, names)
-        if p.question in seen:
-            continue
-        seen.add(p.question)
-        out.append(p)
+    out = draw_distinct(n, lambda attempt, made: templates[keys[made % len(keys)]](rng, names), lambda p: p.question,
+                        tries=50, what="problems")
     rng.shuffle(out)
     return out
 

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .seeded import draw_distinct
+
 # topic -> (a title, what to write about, sentences without commas, words that occur in them)
 TOPICS: dict[str, dict[str, Any]] = {
     "train": {
@@ -781,26 +783,25 @@ def _generate_v2(split: str, n: int, seed: int, check: bool) -> list[Task]:
     topics = TOPICS_V2[split]
     rng = random.Random(seed)
     names = sorted(topics)
-    out: list[Task] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 100 * n:
-            raise RuntimeError(f"could only make {len(out)} distinct tasks")
-        topic = names[attempts % len(names)]
-        t = _make_v2(rng, split, topic, topics[topic])
-        if t is None:
-            continue
-        key = t.instruction + "\x00" + t.output
-        if key in seen:
-            continue
-        if check and not all(c.strict for c in check_all(t.output, t.constraints)):
-            continue  # the assembled answer misses one of its constraints: not a good example
-        seen.add(key)
-        out.append(t)
+
+    def make(attempt: int, made: int) -> Task | None:
+        topic = names[attempt % len(names)]
+        return _checked(_make_v2(rng, split, topic, topics[topic]), check_all if check else None)
+
+    out = draw_distinct(n, make, _key, tries=100, what="tasks")
     rng.shuffle(out)
     return out
+
+
+def _key(t: Task) -> str:
+    return t.instruction + "\x00" + t.output
+
+
+def _checked(t: Task | None, checker) -> Task | None:
+    """``t``, or None when its assembled answer misses one of its constraints (not a good example)."""
+    if t is None or (checker is not None and not all(c.strict for c in checker(t.output, t.constraints))):
+        return None
+    return t
 
 
 def generate(split: str, n: int, seed: int, check: bool = True, version: int = 1) -> list[Task]:
@@ -816,23 +817,13 @@ def generate(split: str, n: int, seed: int, check: bool = True, version: int = 1
             from ..evals.constraints import check_all as checker  # type: ignore[assignment]
         except ImportError:  # the scorer is not part of this checkout
             checker = None
-    out: list[Task] = []
-    seen: set[str] = set()
-    attempts = 0
-    while len(out) < n:
-        attempts += 1
-        if attempts > 100 * n:
-            raise RuntimeError(f"could only make {len(out)} distinct tasks")
-        topic = names[attempts % len(names)]
+
+    def make(attempt: int, made: int) -> Task | None:
+        topic = names[attempt % len(names)]
         title, sentences = topics[topic]
-        t = _make(rng, topic, title, sentences)
-        key = t.instruction + "\x00" + t.output
-        if key in seen:
-            continue
-        if checker is not None and not all(c.strict for c in checker(t.output, t.constraints)):
-            continue  # the assembled answer misses one of its constraints: not a good example
-        seen.add(key)
-        out.append(t)
+        return _checked(_make(rng, topic, title, sentences), checker)
+
+    out = draw_distinct(n, make, _key, tries=100, what="tasks")
     rng.shuffle(out)
     return out
 
