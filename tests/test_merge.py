@@ -356,12 +356,12 @@ PROMPTS = [
 #: computation of the same adapters (runtime LoRAs on the base de-quantised to F32) agrees with the Q4_1
 #: reference on 19/20 (base alone, single LoRA) and 18/20 (the 0.7/0.3 mix) with llama-cpp-python 0.3.36 as
 #: built here (17/20 for the base alone on another build), and the merge agrees with the exact computation on
-#: 20/20 (single, mix on the F32 base; single on the Q4_1 base) and 19/20 (mix on the Q4_1 base). So the bar is
-#: asked of the Q4_1 reference first; below it, of the exact computation, and every miss against the Q4_1
-#: reference must be within the reference's own rounding (check_agreement, noise_floor), measured each run.
+#: 20/20 (single and mix, on the F32 base and on the Q4_1 base; 19/20 for the mix with an earlier math-lora).
+#: So the bar is asked of the Q4_1 reference first; below it, of the exact computation, and every miss against
+#: the Q4_1 reference must be within the reference's own rounding (check_agreement, noise_floor), measured each run.
 AGREE = 19
-#: Largest |logit difference| allowed between runtime LoRAs and the merge on the all-F32 base: measured 0.017
-#: for the mix (which moves logits by up to 11.6), so 0.05 leaves a margin for float summation order.
+#: Largest |logit difference| allowed between runtime LoRAs and the merge on the all-F32 base: measured 0.017-0.028
+#: (the LoRAs move logits by up to 6.7 and, for the mix, 18.8), so 0.05 leaves a margin for float summation order.
 F32_LOGIT_TOLERANCE = 0.05
 
 
