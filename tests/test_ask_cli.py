@@ -27,12 +27,14 @@ def env(repo, monkeypatch):
 
 
 def routed_math_adapter(repo):
-    """Who answers a routed math question with the shipped registry: math-tutor only when its recorded
-    gain over the base model is positive (the router's gain rule, tested in test_router_gain.py), else the base."""
+    """Who answers a routed math question with the shipped registry: math's active adapter only when its
+    recorded gain over the base model is positive (the router's gain rule, tested in test_router_gain.py), else
+    the base."""
     from loco import registry
     from loco.router.gain import domain_gain
 
-    return "math-tutor" if domain_gain(registry.load(repo / "registry.yaml", validate=False), "math").routable else None
+    gain = domain_gain(registry.load(repo / "registry.yaml", validate=False), "math")
+    return gain.adapter if gain.routable else None
 
 
 def ask(*args, input=None):

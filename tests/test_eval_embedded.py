@@ -36,10 +36,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
-    """The shipped registry and benchmarks, copied so nothing in the repo changes."""
+    """The shipped registry and benchmarks, copied so nothing in the repo changes, and its adapter files."""
     root = tmp_path_factory.mktemp("lib")
     shutil.copy(REPO / "registry.yaml", root / "registry.yaml")
     shutil.copytree(REPO / "evals", root / "evals", ignore=shutil.ignore_patterns("router"))
+    (root / "adapters").symlink_to(REPO / "adapters")  # the active LoRAs the system eval routes to (read only)
     return root / "registry.yaml"
 
 

@@ -104,12 +104,10 @@ def test_shipped_registry_draws_only_what_no_evaluation_reads(repo):
     # code-lora was trained on MBPP train, named by its public name with no file in the repository
     # (and read by the router's OOD check): it is never drawn.
     assert not by_name["code-lora"]["drawn"]
-    # summary-lora and writing-lora were trained on the project's own files under evals/train/.
-    assert by_name["summary-lora"]["drawn"] and by_name["writing-lora"]["drawn"]
-    # math-lora's file was regenerated after it was trained: it names the data by version only
-    assert not by_name["math-lora"]["drawn"] and "cannot be read here" in by_name["math-lora"]["reason"]
+    # math-lora, summary-lora and writing-lora were trained on the project's own files under evals/train/.
+    assert by_name["math-lora"]["drawn"] and by_name["summary-lora"]["drawn"] and by_name["writing-lora"]["drawn"]
     assert not by_name["math-tutor"]["drawn"] and by_name["math-tutor"]["reason"] == "no training file recorded"
-    assert set(drawn.labels) == {"writing", "summarisation"}
+    assert set(drawn.labels) == {"math", "writing", "summarisation"}
     benchmark_items = set()
     for spec in reg.domain_specs.values():
         for p in spec.benchmarks.values():
@@ -118,6 +116,16 @@ def test_shipped_registry_draws_only_what_no_evaluation_reads(repo):
                     item = json.loads(line)
                     benchmark_items.add(" ".join(str(item.get("prompt") or item.get("instruction") or "").split()))
     assert not any(" ".join(t.split()) in benchmark_items for t in drawn.texts)
+
+
+def test_a_training_file_that_is_not_there_is_not_drawn(tmp_path, repo):
+    # the shipped registry copied where none of its files are: every recorded training file is missing
+    (tmp_path / "registry.yaml").write_text((repo / "registry.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    drawn = library.draw(registry_mod.load(tmp_path / "registry.yaml", validate=False))
+    recorded = [s for s in drawn.sources if s.get("path")]
+    assert len(recorded) >= 3 and not drawn.texts
+    for s in recorded:
+        assert not s["drawn"] and s["reason"] == f"training file {s['path']} cannot be read here"
 
 
 def test_index_installed_adapter_counts_only_after_a_local_eval(tmp_path, repo, _isolated_home):

@@ -33,6 +33,7 @@ from loco.serve.service import Service  # noqa: E402
 pytestmark = pytest.mark.slow
 
 WORD_PROBLEM = "A farmer has 12 hens and each hen lays 5 eggs a week. How many eggs is that in a week?"
+WRITING_TASK = "Write a short, friendly email inviting my neighbours to a garden party on Saturday."
 SHORT = {"num_predict": 8, "temperature": 0, "seed": 1}
 
 
@@ -418,14 +419,14 @@ def test_a_client_that_gives_up_on_a_non_streamed_answer_cancels_it(server):
 
 
 def test_when_the_router_abstains_the_answer_says_so(request, engine):
-    """The shipped library records no gain for its prompt adapters, so the router abstains and
-    the base model answers: the response says which domain was seen and that it is uncertain."""
+    """The shipped library has no writing adapter with a gain over the base model, so the router abstains
+    and the base model answers: the response says which domain was seen and that it is uncertain."""
     _, backend = engine
     shipped = registry.load(request.config.rootpath / "registry.yaml")
     with BackgroundServer(Service(shipped, backend)) as srv:
         r = httpx.post(srv.url + "/api/chat", json={"model": "loco", "stream": False, "options": SHORT,
-                                                    "messages": [{"role": "user", "content": WORD_PROBLEM}]})
+                                                    "messages": [{"role": "user", "content": WRITING_TASK}]})
     info = r.json()["loco"]
     assert info["adapter"] is None and info["uncertain"] is True and r.headers["x-loco-adapter"] == "base"
     reason = info["steps"][0]["reason"]
-    assert "math" in reason and ("no gain over the base model is known" in reason or "no active adapter" in reason)
+    assert "writing" in reason and ("no gain over the base model is known" in reason or "no active adapter" in reason)
