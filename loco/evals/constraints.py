@@ -80,6 +80,26 @@ def _word_pattern(word: str) -> re.Pattern[str]:
     return re.compile(r"(?<![^\W_])" + re.escape(word.strip()) + r"(?![^\W_])", re.IGNORECASE)
 
 
+def count_occurrences(word: str, text: str) -> int:
+    """How often ``word`` stands in ``text`` as a whole word, case ignored (include/exclude/keyword matching)."""
+    return len(_word_pattern(word).findall(text))
+
+
+def count_bullets(text: str) -> int:
+    """Lines that are bullet points (``-``, ``*`` or ``•``)."""
+    return sum(1 for line in text.splitlines() if _BULLET.match(line))
+
+
+def count_paragraphs(text: str) -> int:
+    """Non-empty blocks between blank lines."""
+    return sum(1 for p in re.split(r"\n\s*\n", text) if p.strip())
+
+
+def count_placeholders(text: str) -> int:
+    """Placeholders in square brackets, like [name]."""
+    return len(_PLACEHOLDER.findall(text))
+
+
 def _fold(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -128,13 +148,13 @@ def _check(kind: str, text: str, spec: dict[str, Any]) -> tuple[bool, str]:
         found = [w for w in spec["words"] if _word_pattern(w).search(text)]
         return not found, f"uses {', '.join(found)}" if found else "no forbidden word"
     if kind == "keyword_frequency":
-        n = len(_word_pattern(spec["word"]).findall(text))
+        n = count_occurrences(spec["word"], text)
         return n >= spec["min"], f"{spec['word']!r} {n} times (want >= {spec['min']})"
     if kind == "bullets":
-        n = sum(1 for line in text.splitlines() if _BULLET.match(line))
+        n = count_bullets(text)
         return n == spec["count"], f"{n} bullets (want {spec['count']})"
     if kind == "paragraphs":
-        n = sum(1 for p in re.split(r"\n\s*\n", text) if p.strip())
+        n = count_paragraphs(text)
         return n == spec["count"], f"{n} paragraphs (want {spec['count']})"
     if kind == "title":
         ok = _TITLE.search(text) is not None
@@ -164,7 +184,7 @@ def _check(kind: str, text: str, spec: dict[str, Any]) -> tuple[bool, str]:
     if kind == "json":
         return _check_json(text, spec)
     if kind == "placeholders":
-        n = len(_PLACEHOLDER.findall(text))
+        n = count_placeholders(text)
         return n >= spec["min"], f"{n} placeholders (want >= {spec['min']})"
     raise DataError(f"Unknown constraint kind {kind!r}.", hint=f"Known kinds: {', '.join(KINDS)}.")
 

@@ -502,10 +502,6 @@ def _content_words(text: str, min_len: int, avoid: set[str]) -> list[str]:
     return out
 
 
-def _occurrences(word: str, text: str) -> int:
-    return len(re.findall(r"(?<![^\W_])" + re.escape(word) + r"(?![^\W_])", text, re.IGNORECASE))
-
-
 def _edge_phrase(rng: random.Random, text: str, start: bool, whole: int = 0) -> str:
     tokens = text.split()
     k = whole or rng.randint(2, 5)
@@ -517,7 +513,7 @@ def _edge_phrase(rng: random.Random, text: str, start: bool, whole: int = 0) -> 
 def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> Task | None:
     """One version-2 task on ``topic`` with phrasings and frames of ``split``; None when the draw does not fit."""
     from . import writing_material as mat
-    from ..evals.constraints import count_sentences, count_words
+    from ..evals.constraints import count_bullets, count_occurrences, count_paragraphs, count_placeholders, count_sentences, count_words
 
     ttype = m["type"]
     variants = _pick_variants(rng, ttype)
@@ -697,14 +693,14 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
                 spec["min"] = lo
             f = {"n": hi if v in ("sent_max", "sent_exact") else lo, "lo": lo, "hi": hi}
         elif v == "include":
-            pool = [w for w in _content_words(" ".join(body), 5, avoid) if _occurrences(w, text)]
+            pool = [w for w in _content_words(" ".join(body), 5, avoid) if count_occurrences(w, text)]
             if not pool:
                 return None
             ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
             spec = {"kind": "include_words", "words": ws}
             f = {"ws": ws}
         elif v == "exclude":
-            pool = [w for w in _content_words(" ".join(unused), 5, avoid) + mat.FORBIDDEN if not _occurrences(w, text)]
+            pool = [w for w in _content_words(" ".join(unused), 5, avoid) + mat.FORBIDDEN if not count_occurrences(w, text)]
             pool = list(dict.fromkeys(pool))
             if not pool:
                 return None
@@ -712,19 +708,19 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
             spec = {"kind": "exclude_words", "words": ws}
             f = {"ws": ws}
         elif v == "keyword":
-            pool = [w for w in _content_words(" ".join(body), 4, avoid) if _occurrences(w, text) >= 2]
+            pool = [w for w in _content_words(" ".join(body), 4, avoid) if count_occurrences(w, text) >= 2]
             if not pool:
                 return None
             word = rng.choice(pool)
-            n = rng.randint(2, _occurrences(word, text))
+            n = rng.randint(2, count_occurrences(word, text))
             spec = {"kind": "keyword_frequency", "word": word, "min": n}
             f = {"word": word, "n": n}
         elif v == "bullets":
-            n = sum(1 for line in text.splitlines() if line.startswith("- "))
+            n = count_bullets(text)
             spec = {"kind": "bullets", "count": n}
             f = {"n": n}
         elif v == "paragraphs":
-            n = sum(1 for p in re.split(r"\n\s*\n", text) if p.strip())
+            n = count_paragraphs(text)
             spec = {"kind": "paragraphs", "count": n}
             f = {"n": n}
         elif v == "postscript":
@@ -743,7 +739,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
             spec = {"kind": "json", "keys": keys, "exact": v == "json_exact"}
             f = {"keys": _quoted(keys, "and")}
         elif v == "placeholders":
-            found = len(re.findall(r"\[[^\[\]\n]+\]", text))
+            found = count_placeholders(text)
             if not found:
                 return None
             n = rng.randint(1, found)
