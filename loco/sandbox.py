@@ -331,7 +331,9 @@ def run_python(
         finally:
             if reap:
                 _stop_reaper(candidate)
-            for p in procs:
+            # The judge first: once the code is killed it would report the code as gone,
+            # which after a timeout is our doing, not the code's.
+            for p in reversed(procs):
                 _kill_group(p.pid)  # the code, and anything it left behind
             for p in procs:
                 p.wait()
@@ -402,6 +404,9 @@ def _verdict(judge_rc: int, code_rc: int | None, verdict: dict[str, Any] | None,
         return SandboxResult(True, "passed", "all tests passed", ms)
     if status in ("failed", "error", "unsplittable"):
         return SandboxResult(False, status, detail, ms)
+    if timed_out and status in (None, "gone"):
+        # Killed by us at the deadline: whatever the judge saw last follows from that.
+        return SandboxResult(False, "timeout", f"no result within {timeout_s:g} s", ms)
     if status == "gone" or (not timed_out and verdict is None and judge_rc != _ISOLATION_FAILED):
         # The code stopped answering; its own exit status says why.
         sig = _signal_name(code_rc)

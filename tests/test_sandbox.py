@@ -133,6 +133,19 @@ def test_infinite_loop_times_out():
     assert time.perf_counter() - t0 < 10
 
 
+def test_deadline_kill_is_a_timeout_whatever_the_judge_saw_last():
+    # At the deadline both processes are killed; a judge that outlives the code for a
+    # moment reports it "gone" with SIGKILL. That kill is ours: the run timed out.
+    # (The race was seen once in a full run: "killed by SIGKILL" instead of "timeout".)
+    gone = {"status": "gone", "detail": "exited"}
+    for verdict in (gone, None):
+        res = sandbox._verdict(-9, -9, verdict, True, 1.0, "", "", 1100.0)
+        assert (res.passed, res.status) == (False, "timeout"), verdict
+    # Before the deadline the same report is the code's own death.
+    res = sandbox._verdict(1, -9, gone, False, 1.0, "", "", 300.0)
+    assert res.status == "error" and "SIGKILL" in res.detail
+
+
 def test_os_system_runs_nothing():
     where = _shared_dir()
     try:
