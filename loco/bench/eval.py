@@ -39,6 +39,8 @@ ENGINE_TARGET = 0.9
 VOTES_TARGET = 3.5
 BATCH_SIZES = (1, 2, 4, 8, 16)
 VOTES = 5
+STORY_TOKENS = 128  # tokens decoded per engine-ratio run (about 2 s): long enough that a tick of the scheduler is noise
+ALTERNATIONS = 3  # the engine ratio and the votes alternate their two set-ups this many times, each keeping its best
 STORY = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 
 
@@ -180,13 +182,13 @@ def run(
     # engine ratio: batch-1 decode of the new path against the plain loop, alternated
     say("engine ratio: batch 1 against the plain loop")
     backend.batch_size = 1
-    story = ChatRequest(handle, STORY, {"temperature": 0, "num_predict": 64})
+    story = ChatRequest(handle, STORY, {"temperature": 0, "num_predict": STORY_TOKENS})
     loaded = backend._ensure_base()
     with loaded.lock:
         story_tokens, _ = backend._prompt(loaded, backend._resolve(handle), STORY)
     loop_tps, plain_tps = 0.0, 0.0
     n_out = 0
-    for _ in range(max(2, rounds)):
+    for _ in range(max(ALTERNATIONS, rounds)):
         reply = backend.chat_batch([story])[0]
         n_out = reply.timings.output_tokens
         if reply.timings.generate_ms > 0 and n_out > 1:
@@ -202,7 +204,7 @@ def run(
     q = item_messages(bench_items[0], True)
     one_s, five_s = float("inf"), float("inf")
     tokens_one = tokens_five = 0
-    for _ in range(max(2, rounds)):
+    for _ in range(max(ALTERNATIONS, rounds)):
         t0 = time.perf_counter()
         r1 = backend.chat_batch([ChatRequest(handle, q, vote_opts[0])])
         one_s = min(one_s, time.perf_counter() - t0)
