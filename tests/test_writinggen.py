@@ -114,3 +114,23 @@ def test_docstring_gives_both_versions():
     doc = writinggen.__doc__
     assert "--version 2 --split train" in doc and "--version 2 --split dev" in doc
     assert "--split train --n 600 --seed 1" in doc
+
+
+def test_v3_file_hand_written_replies_meet_their_constraints_and_generated_rows_are_v2s():
+    # evals/train/writing-constraints-v3.jsonl: 260 hand-written tasks (ids whw1-/whw2-) that carry
+    # their constraints, and 700 rows of the v2 file (writinggen --version 2, train split, seed 1)
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "evals" / "train"
+    rows = [json.loads(line) for line in (root / "writing-constraints-v3.jsonl").read_text(encoding="utf-8").splitlines()]
+    v2 = {json.loads(line)["id"]: json.loads(line) for line in (root / "writing-constraints-v2.jsonl").read_text(encoding="utf-8").splitlines()}
+    hand = [r for r in rows if r["id"].startswith(("whw1-", "whw2-"))]
+    assert len(rows) == 960 and len(hand) == 260 and len({r["id"] for r in rows}) == 960
+    for r in hand:
+        assert 1 <= len(r["constraints"]) <= 3
+        assert all(c.strict for c in check_all(r["output"], r["constraints"])), r["id"]
+    assert {c["kind"] for r in hand for c in r["constraints"]} == set(KINDS)
+    for r in rows:
+        if r not in hand:
+            assert (r["instruction"], r["output"]) == (v2[r["id"]]["instruction"], v2[r["id"]]["output"])
