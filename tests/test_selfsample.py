@@ -1,0 +1,47 @@
+"""Self-sampled writing data: only real answers that meet every constraint are kept, from real inference."""
+
+import json
+
+from loco import registry as registry_mod
+from loco.backends.embedded import EmbeddedBackend
+from loco.evals.constraints import check_all
+from loco.train import selfsample
+
+TASK = {"id": "t-1", "instruction": "Write a short note to a neighbour about a lost cat. Do not use any commas.",
+        "input": "", "constraints": [{"kind": "no_commas"}]}
+
+
+def test_select_keeps_distinct_answers_that_meet_every_constraint():
+    good = "Our grey cat Milo went missing on Sunday night. Please check your shed and garage and call me if you see him. Thank you so much."
+    with_comma = good.replace("Sunday night.", "Sunday, at night.")
+    refusal = "I'm sorry but I cannot write notes about cats for you today because that is not something I do now."
+    short = "Lost cat. Call me."
+    assert selfsample.select(TASK, [with_comma, refusal, short, good, good + "  ", good.upper()], keep=2) == [good, good.upper()]
+    assert selfsample.select(TASK, [good, good.upper()], keep=1) == [good]
+    # a word limit below the usual minimum lowers it
+    tiny = {**TASK, "constraints": [{"kind": "word_count", "max": 6}]}
+    assert selfsample.select(tiny, ["Lost grey cat. Please call."], keep=1) == ["Lost grey cat. Please call."]
+
+
+def test_load_tasks_takes_lines_with_constraints_and_the_generators_tasks(tmp_path):
+    f = tmp_path / "tasks.jsonl"
+    f.write_text(json.dumps(TASK) + "\n" + json.dumps({"id": "x", "instruction": "no constraints", "output": "o"}) + "\n")
+    tasks = selfsample.load_tasks(f, 3)
+    assert [t["id"] for t in tasks] == ["t-1", "wtrain-0001", "wtrain-0002", "wtrain-0003"]
+    from loco.train import writinggen
+
+    drawn = writinggen.generate("train", 3, seed=1, version=2)
+    assert {t.topic for t in drawn} <= set(writinggen.TOPICS_V2["train"])  # never a dev topic
+    assert [t["constraints"] for t in tasks[1:]] == [t.constraints for t in drawn]
+
+
+def test_sampled_rows_meet_their_constraints_with_the_base_model(repo):
+    reg = registry_mod.load(repo / "registry.yaml")
+    with EmbeddedBackend(reg, batch_size=8) as backend:
+        rows = list(selfsample.sample([TASK], backend, samples=6, temperature=0.9, seed=0, max_tokens=96, keep=6))
+        again = list(selfsample.sample([TASK], backend, samples=6, temperature=0.9, seed=0, max_tokens=96, keep=6))
+    assert rows == again  # seeded
+    for r in rows:
+        assert r["id"].startswith("t-1-s") and r["constraints"] == TASK["constraints"]
+        assert all(c.strict for c in check_all(r["output"], r["constraints"])) and "," not in r["output"]
+        assert selfsample.looks_like_an_answer(r["output"], r["constraints"])
