@@ -30,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..errors import DataError, LocoError
 from ..evals.constraints import check_all, constraint_problems, count_words
 from ..prompts import build_messages, item_prompt
 
@@ -52,7 +53,8 @@ def load_tasks(path: str | Path | None, writinggen_n: int = 0) -> list[dict[str,
     for t in tasks:
         bad = [p for c in t["constraints"] for p in constraint_problems(c)]
         if bad:
-            raise ValueError(f"task {t['id']}: {'; '.join(bad)}")
+            raise DataError(f"Task {t['id']} has a malformed constraint: {'; '.join(bad)}.",
+                            hint="Fix the task's constraints (see loco/evals/constraints.py for the kinds).")
     return tasks
 
 
@@ -81,11 +83,13 @@ def select(task: dict[str, Any], replies: Sequence[str], keep: int) -> list[str]
 
 
 def sample(tasks: Sequence[dict[str, Any]], backend: Any, *, samples: int, temperature: float, seed: int,
-           max_tokens: int = 256, keep: int = 2, chunk: int = 4, progress: Any = None) -> Iterable[dict[str, Any]]:
-    """Yield one training row per kept reply (ids ``<task id>-s<seed>``)."""
+           max_tokens: int = 256, keep: int = 2, chunk: int = CHUNK, progress: Any = None) -> Iterable[dict[str, Any]]:
+    """Yield one training row per kept reply (ids ``<task id>-s<seed>``);
+    ``progress(tasks done, tasks, replies kept)`` after each chunk."""
     from ..backends.base import ChatRequest, Target
 
     handle = backend.ensure(Target.base())
+    kept = 0
     seeds = list(range(seed, seed + samples))
     for start in range(0, len(tasks), chunk):
         group = tasks[start : start + chunk]
@@ -99,14 +103,15 @@ def sample(tasks: Sequence[dict[str, Any]], backend: Any, *, samples: int, tempe
                 s = seeds[texts.index(text)]
                 yield {"id": f"{task['id']}-s{s}", "instruction": task["instruction"], "input": task["input"], "output": text,
                        "constraints": task["constraints"], "sampled": {"seed": s, "temperature": temperature}}
+                kept += 1
         if progress:
-            progress(start + len(group), len(tasks))
+            progress(start + len(group), len(tasks), kept)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m loco.train.selfsample", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", help="JSONL whose lines carry instruction and constraints")
-    ap.add_argument("--writinggen", type=int, default=0, help="also the first N tasks of writinggen v2's train split (seed 1)")
+    ap.add_argument("--writinggen", type=int, default=0, help="also the N tasks writinggen v2 draws from its train split with seed 1")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
@@ -117,26 +122,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .. import registry as registry_mod
     from ..backends.embedded import EmbeddedBackend
+    from ..evals.datasets import write_records
 
-    tasks = load_tasks(args.tasks, args.writinggen)
-    if not tasks:
-        print("selfsample: no task carries constraints; give --tasks or --writinggen.", file=sys.stderr)
+    def progress(done: int, total: int, kept: int) -> None:
+        if done % 20 == 0 or done == total:
+            print(f"selfsample: {done}/{total} tasks, {kept} replies kept", file=sys.stderr, flush=True)
+
+    try:
+        tasks = load_tasks(args.tasks, args.writinggen)
+        if not tasks:
+            raise DataError("No task carries constraints.", hint="Give --tasks FILE (lines with constraints) or --writinggen N.")
+        reg = registry_mod.load(args.registry)
+        with EmbeddedBackend(reg, batch_size=max(1, args.samples) * CHUNK) as backend:
+            kept = write_records(sample(tasks, backend, samples=args.samples, temperature=args.temperature, seed=args.seed,
+                                        keep=args.keep, progress=progress), args.out)
+    except LocoError as exc:
+        print(f"selfsample: {exc}", file=sys.stderr)
         return 2
-    reg = registry_mod.load(args.registry)
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".part")
-    kept = 0
-    with EmbeddedBackend(reg, batch_size=max(1, args.samples) * CHUNK) as backend, tmp.open("w", encoding="utf-8") as fh:
-        def progress(done: int, total: int) -> None:
-            if done % 20 == 0 or done == total:
-                print(f"selfsample: {done}/{total} tasks, {kept} replies kept", file=sys.stderr, flush=True)
-
-        for row in sample(tasks, backend, samples=args.samples, temperature=args.temperature, seed=args.seed,
-                          keep=args.keep, chunk=CHUNK, progress=progress):
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            kept += 1
-    tmp.replace(out)
-    print(f"selfsample: {kept} replies from {len(tasks)} tasks written to {out}", file=sys.stderr)
+    print(f"selfsample: {kept} replies from {len(tasks)} tasks written to {args.out}", file=sys.stderr)
     return 0
 
 
