@@ -18,6 +18,8 @@ def test_select_keeps_distinct_answers_that_meet_every_constraint():
     short = "Lost cat. Call me."
     assert selfsample.select(TASK, [with_comma, refusal, short, good, good + "  ", good.upper()], keep=2) == [good, good.upper()]
     assert selfsample.select(TASK, [good, good.upper()], keep=1) == [good]
+    ten = "Our grey cat Milo is lost. Please call me soon."  # 10 words: below MIN_WORDS
+    assert selfsample.select(TASK, [ten], keep=1) == []
     # a word limit below the usual minimum lowers it
     tiny = {**TASK, "constraints": [{"kind": "word_count", "max": 6}]}
     assert selfsample.select(tiny, ["Lost grey cat. Please call."], keep=1) == ["Lost grey cat. Please call."]

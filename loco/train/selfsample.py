@@ -65,8 +65,9 @@ MIN_WORDS = 15
 def looks_like_an_answer(text: str, constraints: Sequence[dict[str, Any]]) -> bool:
     """Not a refusal, and at least MIN_WORDS words (fewer only where a word limit asks for fewer):
     a reply that only avoids words or commas says nothing about following a task."""
-    cap = min([int(c["max"]) for c in constraints if c["kind"] == "word_count" and "max" in c] or [MIN_WORDS])
-    return not _REFUSAL.match(text) and count_words(text) >= min(MIN_WORDS, max(1, cap // 2))
+    caps = [int(c["max"]) for c in constraints if c["kind"] == "word_count" and "max" in c]
+    need = min(MIN_WORDS, max(1, min(caps) // 2)) if caps else MIN_WORDS
+    return not _REFUSAL.match(text) and count_words(text) >= need
 
 
 def select(task: dict[str, Any], replies: Sequence[str], keep: int) -> list[str]:
