@@ -3,8 +3,10 @@
 llama_cpp/server/settings.py: ConfigFileSettings.models with model_alias and
 lora_path; llama_cpp/server/model.py: one model loaded at a time, an unknown
 name answered by the first model) on 127.0.0.1 and a free port, with the
-default base model as ``loco-base`` and the shipped math LoRA as a second
-model ``loco-math-lora``.
+shipped math LoRA as ``loco-math-lora`` (the model loaded at start-up) and
+the default base model as ``loco-base``. The server runs with ``-X
+faulthandler``; if it dies during a test, that test fails with the server's
+exit code and log, and the next test gets a new server.
 
 The llama-server and vLLM specifics are request-shape tests:
 - llama.cpp tools/server/README.md: per-request ``"lora": [{"id": 0, "scale": 0.5}]``
@@ -44,47 +46,87 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class LabServer:
+    """llama_cpp.server in a subprocess; started again if it dies, with what it said."""
+
+    def __init__(self, config: Path, port: int):
+        self.config, self.url = config, f"http://127.0.0.1:{port}"
+        self.log_path = config.with_suffix(".log")
+        self.proc: subprocess.Popen | None = None
+        self.deaths: list[str] = []
+
+    def start(self) -> None:
+        log = open(self.log_path, "a")
+        # -X faulthandler: a crash inside llama.cpp leaves the Python stack in the log
+        self.proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "llama_cpp.server", "--config_file", str(self.config)],
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"llama_cpp.server exited ({self.proc.returncode}): {self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/v1/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("llama_cpp.server did not start: " + self.log_tail())
+            time.sleep(0.2)
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-3000:]
+
+    def check(self) -> None:
+        """If the server died during a test: restart it for the next test, and fail this one with its exit code and log."""
+        if self.proc is not None and self.proc.poll() is not None:
+            death = f"llama_cpp.server died with exit code {self.proc.returncode}; its log ends:\n{self.log_tail()}"
+            self.deaths.append(death)
+            self.start()
+            raise AssertionError(death)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 @pytest.fixture(scope="module")
-def lab_server(tmp_path_factory, request):
+def lab(tmp_path_factory, request):
     pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python's [server] extra (make test installs it)")
     repo = request.config.rootpath
     base = str(default_model_path())
     port = _free_port()
+    # The LoRA model first: llama_cpp.server loads its first model at start-up,
+    # so most requests here need no switch of model (model.py: LlamaProxy
+    # closes the current Llama and loads the next one on a change of name).
     config = {
         "host": "127.0.0.1",
         "port": port,
         "models": [
-            {"model": base, "model_alias": "loco-base", "n_ctx": 1024, "n_threads": 1, "verbose": False},
             {"model": base, "model_alias": "loco-math-lora", "lora_path": str(repo / "adapters/math-lora/math-lora.gguf"),
              "n_ctx": 1024, "n_threads": 1, "verbose": False},
+            {"model": base, "model_alias": "loco-base", "n_ctx": 1024, "n_threads": 1, "verbose": False},
         ],
     }
     path = tmp_path_factory.mktemp("lab") / "server.json"
     path.write_text(json.dumps(config))
-    log = open(path.with_suffix(".log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--config_file", str(path)], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = LabServer(path, port)
+    server.start()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError("llama_cpp.server exited: " + path.with_suffix(".log").read_text()[-2000:])
-            try:
-                if httpx.get(url + "/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("llama_cpp.server did not start")
-            time.sleep(0.2)
-        yield url
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        server.stop()
+
+
+@pytest.fixture
+def lab_server(lab):
+    yield lab.url
+    lab.check()
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +141,7 @@ def backend(lab_server, reg):
 
 
 def test_models_are_checked_against_the_servers_list(backend, reg):
-    assert backend.served() == ["loco-base", "loco-math-lora"]
+    assert backend.served() == ["loco-math-lora", "loco-base"]
     assert backend.per_request_lora is False  # llama-cpp-python's server has no /lora-adapters
     assert backend.ensure(Target.of(reg.adapter("math-lora"))) == "math-lora"
     # the server would answer an unknown name with its first model; loco refuses it first
