@@ -35,6 +35,9 @@ def test_load_tasks_takes_lines_with_constraints_and_the_generators_tasks(tmp_pa
     drawn = writinggen.generate("train", 3, seed=1, version=2)
     assert {t.topic for t in drawn} <= set(writinggen.TOPICS_V2["train"])  # never a dev topic
     assert [t["constraints"] for t in tasks[1:]] == [t.constraints for t in drawn]
+    other = selfsample.load_tasks(None, 3, writinggen_seed=5)
+    assert [t["id"] for t in other] == ["wtrain-s5-0001", "wtrain-s5-0002", "wtrain-s5-0003"]
+    assert [t["constraints"] for t in other] == [t.constraints for t in writinggen.generate("train", 3, seed=5, version=2)]
 
 
 def test_sampled_rows_meet_their_constraints_with_the_base_model(repo):

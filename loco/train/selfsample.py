@@ -13,8 +13,9 @@ Yuan et al. 2023).
 The tasks come from a JSONL file whose lines carry ``instruction`` and
 ``constraints`` (the hand-written tasks of ``writing-constraints-v3.jsonl``),
 and/or from the ``--writinggen N`` tasks the version-2 generator draws from its
-train split with seed 1 (``python -m loco.train.writinggen --version 2 --n N
---seed 1``; train topics and wordings only).
+train split with ``--writinggen-seed`` (default 1; ``python -m
+loco.train.writinggen --version 2 --n N --seed 1``; train topics and wordings
+only).
 Never a benchmark or dev item. Example::
 
     python -m loco.train.selfsample --tasks evals/train/writing-constraints-v3.jsonl \\
@@ -37,8 +38,9 @@ from ..prompts import build_messages, item_prompt
 CHUNK = 4  # tasks decoded together: CHUNK x samples sequences in one batch
 
 
-def load_tasks(path: str | Path | None, writinggen_n: int = 0) -> list[dict[str, Any]]:
-    """Tasks with constraints: the lines of ``path`` that carry them, then ``writinggen_n`` of the v2 generator's train split (seed 1)."""
+def load_tasks(path: str | Path | None, writinggen_n: int = 0, writinggen_seed: int = 1) -> list[dict[str, Any]]:
+    """Tasks with constraints: the lines of ``path`` that carry them, then ``writinggen_n`` of the v2 generator's train split
+    (drawn with ``writinggen_seed``; ids ``wtrain-NNNN`` for seed 1, ``wtrain-sS-NNNN`` for another seed S)."""
     tasks: list[dict[str, Any]] = []
     if path:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -48,8 +50,9 @@ def load_tasks(path: str | Path | None, writinggen_n: int = 0) -> list[dict[str,
     if writinggen_n:
         from . import writinggen
 
-        for i, t in enumerate(writinggen.generate("train", writinggen_n, seed=1, version=2), 1):
-            tasks.append({"id": f"wtrain-{i:04d}", "instruction": t.instruction, "input": "", "constraints": t.constraints})
+        prefix = "wtrain-" if writinggen_seed == 1 else f"wtrain-s{writinggen_seed}-"
+        for i, t in enumerate(writinggen.generate("train", writinggen_n, seed=writinggen_seed, version=2), 1):
+            tasks.append({"id": f"{prefix}{i:04d}", "instruction": t.instruction, "input": "", "constraints": t.constraints})
     for t in tasks:
         bad = [p for c in t["constraints"] for p in constraint_problems(c)]
         if bad:
@@ -112,7 +115,8 @@ def sample(tasks: Sequence[dict[str, Any]], backend: Any, *, samples: int, tempe
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m loco.train.selfsample", description=__doc__.split("\n\n")[0])
     ap.add_argument("--tasks", help="JSONL whose lines carry instruction and constraints")
-    ap.add_argument("--writinggen", type=int, default=0, help="also the N tasks writinggen v2 draws from its train split with seed 1")
+    ap.add_argument("--writinggen", type=int, default=0, help="also the N tasks writinggen v2 draws from its train split")
+    ap.add_argument("--writinggen-seed", type=int, default=1, help="the seed of that draw (default 1)")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
@@ -130,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"selfsample: {done}/{total} tasks, {kept} replies kept", file=sys.stderr, flush=True)
 
     try:
-        tasks = load_tasks(args.tasks, args.writinggen)
+        tasks = load_tasks(args.tasks, args.writinggen, args.writinggen_seed)
         if not tasks:
             raise DataError("No task carries constraints.", hint="Give --tasks FILE (lines with constraints) or --writinggen N.")
         reg = registry_mod.load(args.registry)
