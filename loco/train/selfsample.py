@@ -16,10 +16,12 @@ and/or from the ``--writinggen N`` tasks the version-2 generator draws from its
 train split with ``--writinggen-seed`` (default 1; ``python -m
 loco.train.writinggen --version 2 --n N --seed 1``; train topics and wordings
 only).
-Never a benchmark or dev item. Example::
+Never a benchmark or dev item. Example (``evals/train/writing-selfsampled.jsonl``
+is this run and a second one with ``--writinggen-seed 5``, concatenated; see
+``adapters/writing-lora/training_log.md``)::
 
     python -m loco.train.selfsample --tasks evals/train/writing-constraints-v3.jsonl \\
-        --writinggen 240 --samples 4 --out evals/train/writing-selfsampled.jsonl
+        --writinggen 500 --samples 4 --out a.jsonl
 """
 
 from __future__ import annotations
