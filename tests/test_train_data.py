@@ -154,6 +154,7 @@ def test_shipped_training_data_is_valid_and_apart_from_the_benchmarks(repo):
     """The writing and summarisation training sets never contain a benchmark item."""
     pairs = [
         ("writing", "evals/train/writing.jsonl"),
+        ("writing", "evals/train/writing-selfsampled.jsonl"),
         ("summarisation", "evals/train/summarisation.jsonl"),
         ("summarisation", "evals/train/summarisation-v3.jsonl"),
     ]
