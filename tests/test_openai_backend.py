@@ -53,7 +53,6 @@ class LabServer:
         self.config, self.url = config, f"http://127.0.0.1:{port}"
         self.log_path = config.with_suffix(".log")
         self.proc: subprocess.Popen | None = None
-        self.deaths: list[str] = []
 
     def start(self) -> None:
         log = open(self.log_path, "a")
@@ -81,7 +80,6 @@ class LabServer:
         """If the server died during a test: restart it for the next test, and fail this one with its exit code and log."""
         if self.proc is not None and self.proc.poll() is not None:
             death = f"llama_cpp.server died with exit code {self.proc.returncode}; its log ends:\n{self.log_tail()}"
-            self.deaths.append(death)
             self.start()
             raise AssertionError(death)
 

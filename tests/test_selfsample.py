@@ -1,6 +1,7 @@
 """Self-sampled writing data: only real answers that meet every constraint are kept, from real inference."""
 
 import json
+from collections import Counter
 
 from loco import registry as registry_mod
 from loco.backends.embedded import EmbeddedBackend
@@ -56,10 +57,8 @@ def test_the_shipped_self_sampled_file_keeps_only_replies_that_meet_every_constr
     # evals/train/writing-selfsampled.jsonl: two runs of this module (see adapters/writing-lora/training_log.md)
     rows = [json.loads(line) for line in (repo / "evals/train/writing-selfsampled.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 358 and len({r["id"] for r in rows}) == 358
-    per_task: dict[str, int] = {}
     for r in rows:
         assert all(c.strict for c in check_all(r["output"], r["constraints"])), r["id"]
         assert selfsample.looks_like_an_answer(r["output"], r["constraints"]), r["id"]
-        task = r["id"].rsplit("-s", 1)[0]
-        per_task[task] = per_task.get(task, 0) + 1
+    per_task = Counter(r["id"].rsplit("-s", 1)[0] for r in rows)
     assert len(per_task) == 232 and max(per_task.values()) <= 2
