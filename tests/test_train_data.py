@@ -155,6 +155,7 @@ def test_shipped_training_data_is_valid_and_apart_from_the_benchmarks(repo):
     pairs = [
         ("writing", "evals/train/writing.jsonl"),
         ("writing", "evals/train/writing-selfsampled.jsonl"),
+        ("writing", "evals/train/writing-constraints-v4.jsonl"),
         ("summarisation", "evals/train/summarisation.jsonl"),
         ("summarisation", "evals/train/summarisation-v3.jsonl"),
     ]

@@ -134,3 +134,74 @@ def test_v3_file_hand_written_replies_meet_their_constraints_and_generated_rows_
     for r in rows:
         if r not in hand:
             assert (r["instruction"], r["output"]) == (v2[r["id"]]["instruction"], v2[r["id"]]["output"])
+
+
+# ---------------------------------------------------------------- version 4
+
+
+def _asked_words(path: Path) -> set[str]:
+    import json
+
+    out: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for c in json.loads(line).get("evaluation_config", {}).get("constraints", []):
+            out |= {w.lower() for w in c.get("words", [])} | ({c["word"].lower()} if "word" in c else set())
+    return out
+
+
+def test_v4_word_bank_is_well_formed_and_asks_for_no_word_an_eval_asks_for():
+    import re
+
+    from loco.train.writing_words import INSERT_WORDS
+
+    words = [w for w, _ in INSERT_WORDS]
+    assert len(words) >= 150 and len(set(words)) == len(words)
+    for w, sentence in INSERT_WORDS:
+        assert w.isalpha() and w == w.lower(), w
+        assert re.findall(r"[a-z']+", sentence.lower()).count(w) == 1, (w, sentence)
+        assert sentence.endswith(".") and not re.search(r"[,\"\d():;!?]", sentence), sentence
+        assert not set(re.findall(r"[a-z]+", sentence.lower())) & set(writing_material.FORBIDDEN), sentence
+    evals = sorted((ROOT / "evals" / "dev").glob("*.jsonl")) + sorted((ROOT / "evals" / "writing").glob("*.jsonl"))
+    assert len(evals) >= 4
+    asked = set().union(*(_asked_words(p) for p in evals))
+    assert len(asked) > 50  # the check reads real requests for words
+    assert not set(words) & asked
+
+
+def test_v4_asks_for_words_the_topic_does_not_bring_and_answers_use_them():
+    import re
+
+    from loco.train.writing_words import INSERT_WORDS
+
+    bank = {w for w, _ in INSERT_WORDS}
+    v2 = writinggen.generate("train", 300, seed=7, version=2)
+    v4 = writinggen.generate("train", 300, seed=7, version=4)
+    assert v4 == writinggen.generate("train", 300, seed=7, version=4)
+    for t in v4:
+        assert all(c.strict for c in check_all(t.output, t.constraints)), (t.instruction, t.output)
+
+    def asking(tasks):
+        return [t for t in tasks if any(c["kind"] == "include_words" for c in t.constraints)]
+
+    def own_words(t) -> set[str]:
+        return set(re.findall(r"[a-z]+", " ".join(writinggen.TOPICS_V2["train"][t.topic]["sentences"]).lower()))
+
+    def asked(t) -> list[str]:
+        return [w.lower() for c in t.constraints if c["kind"] == "include_words" for w in c["words"]]
+
+    def foreign(tasks):  # tasks that ask for a word the topic's own text does not have
+        return [t for t in asking(tasks) if any(w not in own_words(t) for w in asked(t))]
+
+    assert len(asking(v4)) > 1.5 * len(asking(v2))  # FOREIGN_ADD: more requests for words
+    assert len(foreign(v4)) > 0.6 * len(asking(v4))  # FOREIGN_SHARE: most of them foreign to the topic
+    assert not foreign(v2)  # version 2 asks only for words of the topic's own text
+    for t in foreign(v4):
+        for w in asked(t):
+            assert w in bank and dict(INSERT_WORDS)[w].lower().rstrip(".") in t.output.lower()  # its bank sentence
+
+
+def test_v4_training_file_is_the_generators_output(tmp_path):
+    # evals/train/writing-constraints-v4.jsonl (see adapters/writing-lora/training_log.md)
+    out = tmp_path / "w4.jsonl"
+    assert writinggen.main(["--version", "4", "--split", "train", "--n", "1200", "--seed", "4", "--out", str(out)]) == 0
+    assert out.read_bytes() == (ROOT / "evals" / "train" / "writing-constraints-v4.jsonl").read_bytes()

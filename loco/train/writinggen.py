@@ -32,6 +32,13 @@ Command line::
     python -m loco.train.writinggen --split dev --n 60 --seed 2 --out evals/dev/writing-dev.jsonl --benchmark
     python -m loco.train.writinggen --version 2 --split train --n 1200 --seed 1 --out evals/train/writing-constraints-v2.jsonl
     python -m loco.train.writinggen --version 2 --split dev --n 80 --seed 2 --out evals/dev/writing-dev-v2.jsonl --benchmark
+    python -m loco.train.writinggen --version 4 --split train --n 1200 --seed 4 --out evals/train/writing-constraints-v4.jsonl
+
+Version 4 (``--version 4``) is version 2 with more tasks that ask for words
+(:data:`FOREIGN_ADD`), and most such words (:data:`FOREIGN_SHARE`) foreign to
+the topic: a sentence that uses each (:mod:`loco.train.writing_words`) is put
+into the answer, so an answer's words come from its request, where version 2
+asked only for words the topic's own text brings anyway.
 """
 
 from __future__ import annotations
@@ -510,13 +517,25 @@ def _edge_phrase(rng: random.Random, text: str, start: bool, whole: int = 0) -> 
     return phrase.rstrip(",:") if start else phrase
 
 
-def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> Task | None:
-    """One version-2 task on ``topic`` with phrasings and frames of ``split``; None when the draw does not fit."""
+#: Version 4: the share of tasks without a request for words that get one (when it fits their other
+#: constraints), and the share of requests for words whose words are foreign to the topic.
+FOREIGN_ADD, FOREIGN_SHARE = 0.3, 0.8
+
+
+def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any], foreign: bool = False) -> Task | None:
+    """One version-2 task on ``topic`` with phrasings and frames of ``split``; None when the draw does not fit.
+
+    ``foreign`` (version 4): more tasks ask for words, and most of those words are foreign to the
+    topic: a sentence of :data:`loco.train.writing_words.INSERT_WORDS` that uses each is put into
+    the answer, so the words come from the request, not from the topic's own text."""
     from . import writing_material as mat
     from ..evals.constraints import count_bullets, count_occurrences, count_paragraphs, count_placeholders, count_sentences, count_words
 
     ttype = m["type"]
     variants = _pick_variants(rng, ttype)
+    if foreign and "include" not in variants and len(variants) < 4 and rng.random() < FOREIGN_ADD:
+        if all(_compatible("include", v) for v in variants):
+            variants.insert(rng.randint(0, len(variants)), "include")
     has = set(variants).__contains__
     json_v = next((v for v in variants if v.startswith("json")), None)
 
@@ -534,6 +553,15 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
         body = [s for i, s in enumerate(clean) if i not in dropped]
         unused = [clean[i] for i in sorted(dropped)]
         groups = [body]
+    forced: list[str] = []  # words the request will ask for that the topic's text does not bring
+    if foreign and has("include") and ttype != "poem" and rng.random() < FOREIGN_SHARE:
+        from .writing_words import INSERT_WORDS
+
+        own = " ".join(clean).lower()
+        bank = [(w, s) for w, s in INSERT_WORDS if not count_occurrences(w, own)]
+        for w, sentence in rng.sample(bank, rng.choice([1, 1, 2, 2, 3])):
+            body.insert(rng.randint(1, max(1, len(body) - 1)), sentence)  # never last: the last sentence closes the text
+            forced.append(w)
 
     greeting = signoff = None
     sender = m.get("sender", "")
@@ -693,10 +721,15 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
                 spec["min"] = lo
             f = {"n": hi if v in ("sent_max", "sent_exact") else lo, "lo": lo, "hi": hi}
         elif v == "include":
-            pool = [w for w in _content_words(" ".join(body), 5, avoid) if count_occurrences(w, text)]
-            if not pool:
-                return None
-            ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
+            if forced:
+                ws = [w for w in forced if count_occurrences(w, text)]
+                if len(ws) < len(forced):
+                    return None
+            else:
+                pool = [w for w in _content_words(" ".join(body), 5, avoid) if count_occurrences(w, text)]
+                if not pool:
+                    return None
+                ws = rng.sample(pool, min(len(pool), rng.choice([1, 2, 2, 3])))
             spec = {"kind": "include_words", "words": ws}
             f = {"ws": ws}
         elif v == "exclude":
@@ -773,7 +806,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any]) -> T
     return Task(_tidy(instruction), text, [constraints[i] for i in order], topic, tuple(templates), frame, request)
 
 
-def _generate_v2(split: str, n: int, seed: int, check: bool) -> list[Task]:
+def _generate_v2(split: str, n: int, seed: int, check: bool, foreign: bool = False) -> list[Task]:
     from ..evals.constraints import check_all
 
     topics = TOPICS_V2[split]
@@ -782,7 +815,7 @@ def _generate_v2(split: str, n: int, seed: int, check: bool) -> list[Task]:
 
     def make(attempt: int, made: int) -> Task | None:
         topic = names[attempt % len(names)]
-        return _checked(_make_v2(rng, split, topic, topics[topic]), check_all if check else None)
+        return _checked(_make_v2(rng, split, topic, topics[topic], foreign), check_all if check else None)
 
     out = draw_distinct(n, make, _key, tries=100, what="tasks")
     rng.shuffle(out)
@@ -802,8 +835,8 @@ def _checked(t: Task | None, checker) -> Task | None:
 
 def generate(split: str, n: int, seed: int, check: bool = True, version: int = 1) -> list[Task]:
     """``n`` distinct tasks on the topics of ``split``, each answer checked against its constraints."""
-    if version == 2:
-        return _generate_v2(split, n, seed, check)
+    if version in (2, 4):
+        return _generate_v2(split, n, seed, check, foreign=version == 4)
     topics = TOPICS[split]
     rng = random.Random(seed)
     names = sorted(topics)
@@ -832,7 +865,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--version", type=int, choices=[1, 2], default=1, help="1: the original generator (default); 2: more topics, text types, phrasings and frames")
+    ap.add_argument("--version", type=int, choices=[1, 2, 4], default=1,
+                    help="1: the original generator (default); 2: more topics, text types, phrasings and frames; "
+                    "4: version 2 with more requests for words, most of them foreign to the topic")
     ap.add_argument("--benchmark", action="store_true", help="write benchmark items (constraints scorer) instead of training examples")
     args = ap.parse_args(argv)
     lines = []
