@@ -156,6 +156,7 @@ def test_shipped_training_data_is_valid_and_apart_from_the_benchmarks(repo):
         ("writing", "evals/train/writing.jsonl"),
         ("writing", "evals/train/writing-selfsampled.jsonl"),
         ("writing", "evals/train/writing-constraints-v4.jsonl"),
+        ("writing", "evals/train/writing-constraints-v4-mix.jsonl"),
         ("summarisation", "evals/train/summarisation.jsonl"),
         ("summarisation", "evals/train/summarisation-v3.jsonl"),
     ]
