@@ -205,3 +205,15 @@ def test_v4_training_file_is_the_generators_output(tmp_path):
     out = tmp_path / "w4.jsonl"
     assert writinggen.main(["--version", "4", "--split", "train", "--n", "1200", "--seed", "4", "--out", str(out)]) == 0
     assert out.read_bytes() == (ROOT / "evals" / "train" / "writing-constraints-v4.jsonl").read_bytes()
+
+
+def test_v4_mix_file_is_its_two_sources_shuffled():
+    # evals/train/writing-constraints-v4-mix.jsonl, writing-lora's data: the v4 file and the self-sampled
+    # replies concatenated and shuffled with random.Random(4) (adapters/writing-lora/training_log.md)
+    import random
+
+    train = ROOT / "evals" / "train"
+    rows = (train / "writing-constraints-v4.jsonl").read_text(encoding="utf-8").splitlines()
+    rows += (train / "writing-selfsampled.jsonl").read_text(encoding="utf-8").splitlines()
+    random.Random(4).shuffle(rows)
+    assert (train / "writing-constraints-v4-mix.jsonl").read_text(encoding="utf-8") == "\n".join(rows) + "\n"

@@ -533,9 +533,9 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any], fore
 
     ttype = m["type"]
     variants = _pick_variants(rng, ttype)
-    if foreign and "include" not in variants and len(variants) < 4 and rng.random() < FOREIGN_ADD:
-        if all(_compatible("include", v) for v in variants):
-            variants.insert(rng.randint(0, len(variants)), "include")
+    if (foreign and "include" not in variants and len(variants) < 4 and rng.random() < FOREIGN_ADD
+            and all(_compatible("include", v) for v in variants)):
+        variants.insert(rng.randint(0, len(variants)), "include")
     has = set(variants).__contains__
     json_v = next((v for v in variants if v.startswith("json")), None)
 
@@ -557,7 +557,7 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any], fore
     if foreign and has("include") and ttype != "poem" and rng.random() < FOREIGN_SHARE:
         from .writing_words import INSERT_WORDS
 
-        own = " ".join(clean).lower()
+        own = " ".join(clean)
         bank = [(w, s) for w, s in INSERT_WORDS if not count_occurrences(w, own)]
         for w, sentence in rng.sample(bank, rng.choice([1, 1, 2, 2, 3])):
             body.insert(rng.randint(1, max(1, len(body) - 1)), sentence)  # never last: the last sentence closes the text
@@ -722,9 +722,9 @@ def _make_v2(rng: random.Random, split: str, topic: str, m: dict[str, Any], fore
             f = {"n": hi if v in ("sent_max", "sent_exact") else lo, "lo": lo, "hi": hi}
         elif v == "include":
             if forced:
-                ws = [w for w in forced if count_occurrences(w, text)]
-                if len(ws) < len(forced):
-                    return None
+                if not all(count_occurrences(w, text) for w in forced):
+                    return None  # the answer's shape (a JSON key that holds no body text) left a word out
+                ws = forced
             else:
                 pool = [w for w in _content_words(" ".join(body), 5, avoid) if count_occurrences(w, text)]
                 if not pool:
