@@ -39,6 +39,9 @@ def test_load_tasks_takes_lines_with_constraints_and_the_generators_tasks(tmp_pa
     other = selfsample.load_tasks(None, 3, writinggen_seed=5)
     assert [t["id"] for t in other] == ["wtrain-s5-0001", "wtrain-s5-0002", "wtrain-s5-0003"]
     assert [t["constraints"] for t in other] == [t.constraints for t in writinggen.generate("train", 3, seed=5, version=2)]
+    v4 = selfsample.load_tasks(None, 3, writinggen_seed=6, writinggen_version=4)
+    assert [t["id"] for t in v4] == ["wtrain-v4-s6-0001", "wtrain-v4-s6-0002", "wtrain-v4-s6-0003"]
+    assert [t["constraints"] for t in v4] == [t.constraints for t in writinggen.generate("train", 3, seed=6, version=4)]
 
 
 def test_sampled_rows_meet_their_constraints_with_the_base_model(repo):
@@ -62,3 +65,18 @@ def test_the_shipped_self_sampled_file_keeps_only_replies_that_meet_every_constr
         assert selfsample.looks_like_an_answer(r["output"], r["constraints"]), r["id"]
     per_task = Counter(r["id"].rsplit("-s", 1)[0] for r in rows)
     assert len(per_task) == 232 and max(per_task.values()) <= 2
+
+
+def test_rows_sampled_from_an_adapter_name_it_and_differ_from_the_base_models(repo):
+    # expert iteration: the sampler is a registered LoRA; its rows say which, with the file's sha256
+    reg = registry_mod.load(repo / "registry.yaml")
+    lora = reg.adapter("writing-lora")
+    with EmbeddedBackend(reg, batch_size=8) as backend:
+        rows = list(selfsample.sample([TASK], backend, samples=6, temperature=0.9, seed=0, max_tokens=96, keep=6, adapter=lora))
+        base = list(selfsample.sample([TASK], backend, samples=6, temperature=0.9, seed=0, max_tokens=96, keep=6))
+    assert rows, "the writing LoRA met no commas constraint in 6 samples"
+    for r in rows:
+        assert r["sampled"]["adapter"] == "writing-lora" and r["sampled"]["adapter_sha256"] == lora.sha256
+        assert all(c.strict for c in check_all(r["output"], r["constraints"]))
+    assert all("adapter" not in r["sampled"] for r in base)
+    assert [r["output"] for r in rows] != [r["output"] for r in base]

@@ -40,9 +40,11 @@ from ..prompts import build_messages, item_prompt
 CHUNK = 4  # tasks decoded together: CHUNK x samples sequences in one batch
 
 
-def load_tasks(path: str | Path | None, writinggen_n: int = 0, writinggen_seed: int = 1) -> list[dict[str, Any]]:
-    """Tasks with constraints: the lines of ``path`` that carry them, then ``writinggen_n`` of the v2 generator's train split
-    (drawn with ``writinggen_seed``; ids ``wtrain-NNNN`` for seed 1, ``wtrain-sS-NNNN`` for another seed S)."""
+def load_tasks(path: str | Path | None, writinggen_n: int = 0, writinggen_seed: int = 1,
+               writinggen_version: int = 2) -> list[dict[str, Any]]:
+    """Tasks with constraints: the lines of ``path`` that carry them, then ``writinggen_n`` of the generator's train split
+    (version ``writinggen_version``, drawn with ``writinggen_seed``; ids ``wtrain-NNNN`` for seed 1,
+    ``wtrain-sS-NNNN`` for another seed S, with ``vV-`` after ``wtrain-`` for a version other than 2)."""
     tasks: list[dict[str, Any]] = []
     if path:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -52,8 +54,9 @@ def load_tasks(path: str | Path | None, writinggen_n: int = 0, writinggen_seed: 
     if writinggen_n:
         from . import writinggen
 
-        prefix = "wtrain-" if writinggen_seed == 1 else f"wtrain-s{writinggen_seed}-"
-        for i, t in enumerate(writinggen.generate("train", writinggen_n, seed=writinggen_seed, version=2), 1):
+        prefix = "wtrain-" + ("" if writinggen_version == 2 else f"v{writinggen_version}-")
+        prefix += "" if writinggen_seed == 1 else f"s{writinggen_seed}-"
+        for i, t in enumerate(writinggen.generate("train", writinggen_n, seed=writinggen_seed, version=writinggen_version), 1):
             tasks.append({"id": f"{prefix}{i:04d}", "instruction": t.instruction, "input": "", "constraints": t.constraints})
     for t in tasks:
         bad = [p for c in t["constraints"] for p in constraint_problems(c)]
@@ -89,12 +92,15 @@ def select(task: dict[str, Any], replies: Sequence[str], keep: int) -> list[str]
 
 
 def sample(tasks: Sequence[dict[str, Any]], backend: Any, *, samples: int, temperature: float, seed: int,
-           max_tokens: int = 256, keep: int = 2, chunk: int = CHUNK, progress: Any = None) -> Iterable[dict[str, Any]]:
-    """Yield one training row per kept reply (ids ``<task id>-s<seed>``);
+           max_tokens: int = 256, keep: int = 2, chunk: int = CHUNK, progress: Any = None,
+           adapter: Any = None) -> Iterable[dict[str, Any]]:
+    """Yield one training row per kept reply (ids ``<task id>-s<seed>``), sampled from the base model,
+    or from ``adapter`` (a registry Adapter: expert iteration, the sampler is an earlier adapter);
     ``progress(tasks done, tasks, replies kept)`` after each chunk."""
     from ..backends.base import ChatRequest, Target
 
-    handle = backend.ensure(Target.base())
+    handle = backend.ensure(Target.of(adapter))
+    provenance = {} if adapter is None else {"adapter": adapter.name, "adapter_sha256": adapter.sha256}
     kept = 0
     seeds = list(range(seed, seed + samples))
     for start in range(0, len(tasks), chunk):
@@ -108,7 +114,7 @@ def sample(tasks: Sequence[dict[str, Any]], backend: Any, *, samples: int, tempe
             for text in select(task, texts, keep):
                 s = seeds[texts.index(text)]
                 yield {"id": f"{task['id']}-s{s}", "instruction": task["instruction"], "input": task["input"], "output": text,
-                       "constraints": task["constraints"], "sampled": {"seed": s, "temperature": temperature}}
+                       "constraints": task["constraints"], "sampled": {"seed": s, "temperature": temperature, **provenance}}
                 kept += 1
         if progress:
             progress(start + len(group), len(tasks), kept)
@@ -119,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--tasks", help="JSONL whose lines carry instruction and constraints")
     ap.add_argument("--writinggen", type=int, default=0, help="also the N tasks writinggen v2 draws from its train split")
     ap.add_argument("--writinggen-seed", type=int, default=1, help="the seed of that draw (default 1)")
+    ap.add_argument("--writinggen-version", type=int, default=2, choices=(2, 4), help="the generator version of that draw (default 2)")
+    ap.add_argument("--adapter", help="sample from this registered adapter instead of the base model")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=0.7)
     ap.add_argument("--seed", type=int, default=0)
@@ -136,13 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"selfsample: {done}/{total} tasks, {kept} replies kept", file=sys.stderr, flush=True)
 
     try:
-        tasks = load_tasks(args.tasks, args.writinggen, args.writinggen_seed)
+        tasks = load_tasks(args.tasks, args.writinggen, args.writinggen_seed, args.writinggen_version)
         if not tasks:
             raise DataError("No task carries constraints.", hint="Give --tasks FILE (lines with constraints) or --writinggen N.")
         reg = registry_mod.load(args.registry)
+        adapter = reg.adapter(args.adapter) if args.adapter else None
         with EmbeddedBackend(reg, batch_size=max(1, args.samples) * CHUNK) as backend:
             kept = write_records(sample(tasks, backend, samples=args.samples, temperature=args.temperature, seed=args.seed,
-                                        keep=args.keep, progress=progress), args.out)
+                                        keep=args.keep, progress=progress, adapter=adapter), args.out)
     except LocoError as exc:
         print(f"selfsample: {exc}", file=sys.stderr)
         return 2
