@@ -119,6 +119,29 @@ def test_tiny_training_run_trains_exports_logs_and_registers(tmp_path, repo, _is
     assert repeat["files"][0]["sha256"] == entry["sha256"]
     assert repeat["command"].split(" --threads")[0] == record["command"].split(" --threads")[0]
 
+    # --export-scale: the same training, the file's adapter.lora.alpha times the scale and nothing else
+    # changed (llama.cpp applies scale * alpha / r, src/llama-adapter.h), so the command names it
+    import gguf as gguf_lib
+    from loco import gguf_io
+
+    scaled = run(TrainRequest(
+        domain="writing", name="tiny-lora", data=data_file, out=tmp_path / "scaled", register=False, threads=1,
+        settings=LoraSettings(r=4, alpha=8, max_steps=2, batch_size=2, learning_rate=1e-3), export_scale=1.25,
+    ))
+    scaled_file = tmp_path / "scaled" / "tiny-lora.gguf"
+    assert gguf_io.read_info(scaled_file).lora_alpha == 10.0 and gguf_io.read_info(gguf).lora_alpha == 8.0
+    assert "--export-scale 1.25" in scaled["command"] and scaled["config"]["export_scale"] == 1.25
+    patched = tmp_path / "patched.gguf"
+    shutil.copyfile(gguf, patched)
+    reader = gguf_lib.GGUFReader(patched, "r+")
+    alpha_field = reader.fields["adapter.lora.alpha"]
+    alpha_field.parts[alpha_field.data[0]][0] = 10.0
+    del reader
+    assert data.file_sha256(patched) == scaled["files"][0]["sha256"]
+    bad = CliRunner().invoke(main, ["train", "--domain", "writing", "--name", "x", "--data", str(data_file),
+                                    "--registry", str(reg), "--export-scale", "0"])
+    assert bad.exit_code == 2 and "--export-scale" in bad.output
+
     # the same name again is refused; --replace retrains it in place
     again = CliRunner().invoke(main, ["train", "--domain", "writing", "--name", "tiny-lora", "--data", str(data_file), "--registry", str(reg), "--max-steps", "1"])
     assert again.exit_code == 2 and "--replace" in again.output

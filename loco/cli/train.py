@@ -55,11 +55,14 @@ def _size(n: int) -> str:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when torch sees a GPU.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine).")
 @click.option("--adapter-dtype", type=click.Choice(["f16", "f32"]), default="f16", show_default=True, help="Number format of the GGUF LoRA matrices.")
+@click.option("--export-scale", type=click.FloatRange(min=0, max=4, min_open=True), default=1.0, show_default=True,
+              help="Write the GGUF with alpha times this scale, so that it applies the trained change this many times "
+                   "(task-arithmetic scaling; training uses --alpha).")
 @registry_option
 @json_option
 def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_modules, epochs, max_steps, max_minutes, stop_after,
           learning_rate, max_length, batch_size, seed, reread, system, dataset_name, merge, out_dir, no_register, replace, semester,
-          description, device, threads, adapter_dtype, registry_path, as_json):
+          description, device, threads, adapter_dtype, export_scale, registry_path, as_json):
     """Train a LoRA adapter for DOMAIN on a JSONL file, export it to GGUF and register it.
 
     \b
@@ -109,6 +112,7 @@ def train(data_path, data_format, domain, name, base, r, alpha, dropout, target_
         dataset_name=dataset_name,
         device=device,
         adapter_dtype=adapter_dtype,
+        export_scale=export_scale,
         threads=threads,
     )
     bar = None

@@ -7,6 +7,7 @@ mistake costs a second, not a training run.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shlex
@@ -49,6 +50,7 @@ class TrainRequest:
     dataset_name: str | None = None  # public name and version of the data, for the registry
     device: str = "auto"
     adapter_dtype: str = "f16"
+    export_scale: float = 1.0  # the exported file's alpha is alpha * export_scale (training is unchanged)
     threads: int | None = None
     use_cache: bool = True
 
@@ -91,6 +93,8 @@ def command_line(req: TrainRequest, max_steps: int | None = None, stop_after: in
         "--reread" if req.reread else "--no-reread",
         "--adapter-dtype", req.adapter_dtype,
     ]
+    if req.export_scale != 1.0:
+        args += ["--export-scale", f"{req.export_scale:g}"]
     if req.threads:
         args += ["--threads", str(req.threads)]
     if req.system:
@@ -173,6 +177,8 @@ def _check(req: TrainRequest) -> _Plan:
         raise InvalidInput("--threads must be at least 1.")
     if req.adapter_dtype not in ("f16", "f32"):
         raise InvalidInput("--adapter-dtype must be f16 or f32.")
+    if not (isinstance(req.export_scale, (int, float)) and math.isfinite(req.export_scale) and 0 < req.export_scale <= 4):
+        raise InvalidInput(f"--export-scale is {req.export_scale}, outside (0, 4].", hint="Give a scale such as 1 or 1.25.")
     if req.semester and not re.match(r"^[0-9]{4}-(spring|summer|fall|winter)$", req.semester):
         raise InvalidInput(f"{req.semester!r} is not a semester.", hint="Write it like 2026-fall.")
 
@@ -268,8 +274,11 @@ def run(
 
         base_sha256 = sha256_file(plan.source.gguf)
         gguf_meta[BASE_SHA256_KEY] = base_sha256
+    # llama.cpp applies scale * alpha / r to B @ A (src/llama-adapter.h), so writing alpha * export_scale
+    # makes the file apply the trained change export_scale times; training itself used alpha.
+    export_alpha = req.settings.alpha * req.export_scale
     export.write_adapter(
-        plan.adapter_path, tensors, arch=loaded.arch, alpha=req.settings.alpha, name=req.name, metadata=gguf_meta,
+        plan.adapter_path, tensors, arch=loaded.arch, alpha=export_alpha, name=req.name, metadata=gguf_meta,
         dtype=req.adapter_dtype,
     )
     files = [_file_entry(plan.adapter_path, "lora-gguf", base_dir)]
@@ -279,7 +288,7 @@ def run(
         check_lora(plan.adapter_path, check_model(plan.source.gguf, what="base model"))
     if plan.merged_path is not None:
         note(f"Writing the merged model {plan.merged_path} ...")
-        export.merge_gguf(plan.source.gguf, tensors, alpha=req.settings.alpha, out=plan.merged_path, name=req.name)
+        export.merge_gguf(plan.source.gguf, tensors, alpha=export_alpha, out=plan.merged_path, name=req.name)
         files.append(_file_entry(plan.merged_path, "merged-gguf", base_dir))
         merge_record = {"base_model": plan.source.name, "base_sha256": base_sha256, "output_type": "F16",
                        "merged_from": [{"name": req.name, "sha256": files[0]["sha256"], "scale": 1.0}]}
@@ -331,6 +340,7 @@ def run(
             "batch_size": req.settings.batch_size,
             "seed": req.settings.seed,
             "adapter_dtype": req.adapter_dtype,
+            "export_scale": req.export_scale,
         },
         "outcome": {
             "steps": outcome.steps,
@@ -387,6 +397,7 @@ def register(req: TrainRequest, plan: _Plan, record: dict[str, Any], log_path: P
         "examples": record["outcome"]["examples_seen"],
         "lora_r": s.r,
         "lora_alpha": s.alpha,
+        **({"export_scale": req.export_scale} if req.export_scale != 1.0 else {}),
         "lora_dropout": s.dropout,
         "target_modules": list(s.target_modules),
         "epochs": record["outcome"]["epochs_done"] or s.epochs,
