@@ -162,6 +162,7 @@ class _Plan:
 def _check(req: TrainRequest) -> _Plan:
     """Every check that needs no model; raises the first problem found."""
     from .. import registry as registry_mod
+    from ..merge import SCALE_LIMIT  # the bound `loco adapters merge` puts on a LoRA's scale
     from ..settings import registry_path as default_registry_path
     from .model import resolve_base
 
@@ -177,8 +178,8 @@ def _check(req: TrainRequest) -> _Plan:
         raise InvalidInput("--threads must be at least 1.")
     if req.adapter_dtype not in ("f16", "f32"):
         raise InvalidInput("--adapter-dtype must be f16 or f32.")
-    if not (isinstance(req.export_scale, (int, float)) and math.isfinite(req.export_scale) and 0 < req.export_scale <= 4):
-        raise InvalidInput(f"--export-scale is {req.export_scale}, outside (0, 4].", hint="Give a scale such as 1 or 1.25.")
+    if not (isinstance(req.export_scale, (int, float)) and math.isfinite(req.export_scale) and 0 < req.export_scale <= SCALE_LIMIT):
+        raise InvalidInput(f"--export-scale is {req.export_scale}, outside (0, {SCALE_LIMIT:g}].", hint="Give a scale such as 1 or 1.25.")
     if req.semester and not re.match(r"^[0-9]{4}-(spring|summer|fall|winter)$", req.semester):
         raise InvalidInput(f"{req.semester!r} is not a semester.", hint="Write it like 2026-fall.")
 
